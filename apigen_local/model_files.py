@@ -10,6 +10,7 @@ from .errors import ModelError
 GGUF_MAGIC = b"GGUF"
 MODEL_ENV = "APIGEN_MODEL"
 MODELS_DIR_ENV = "APIGEN_MODELS_DIR"
+TINY_MODEL_NAME = "tiny-test.gguf"
 
 
 def default_models_dir() -> Path:
@@ -35,22 +36,28 @@ def check_gguf(path: str | os.PathLike[str]) -> Path:
 
 
 def find_model(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """Resolve which model to use, in order: ``explicit``, ``$APIGEN_MODEL``, the only GGUF in models/."""
+    """Resolve which model to use.
+
+    In order: ``explicit``, ``$APIGEN_MODEL``, the only user GGUF in models/, the tiny test model.
+    """
     if explicit:
         return check_gguf(explicit)
     from_env = os.environ.get(MODEL_ENV)
     if from_env:
         return check_gguf(from_env)
     models_dir = default_models_dir()
-    candidates = sorted(models_dir.glob("*.gguf")) if models_dir.is_dir() else []
-    if len(candidates) == 1:
-        return check_gguf(candidates[0])
-    if not candidates:
+    found = sorted(models_dir.glob("*.gguf")) if models_dir.is_dir() else []
+    user_models = [path for path in found if path.name != TINY_MODEL_NAME]
+    if len(user_models) == 1:
+        return check_gguf(user_models[0])
+    if len(user_models) > 1:
+        names = ", ".join(path.name for path in user_models)
         raise ModelError(
-            f"no model given and no *.gguf in {models_dir}/: pass --model PATH, set "
-            f"{MODEL_ENV}, or run 'apigen-local model build-tiny' for the test model"
+            f"several models in {models_dir}/ ({names}): choose one with --model PATH or {MODEL_ENV}"
         )
-    names = ", ".join(c.name for c in candidates)
+    if found:
+        return check_gguf(found[0])
     raise ModelError(
-        f"several models in {models_dir}/ ({names}): choose one with --model PATH or {MODEL_ENV}"
+        f"no model given and no *.gguf in {models_dir}/: pass --model PATH, set "
+        f"{MODEL_ENV}, or run 'apigen-local model build-tiny' for the test model"
     )

@@ -9,15 +9,15 @@ loads it like any other GGUF, which is what the tests need.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError
-from .model_files import default_models_dir
+from .model_files import TINY_MODEL_NAME, default_models_dir
 
-TINY_MODEL_NAME = "tiny-test.gguf"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VOCAB_SIZE = 1024
 EMBED_DIM = 64
@@ -96,6 +96,7 @@ def build_tiny_model(path: str | os.PathLike[str] | None = None, *, force: bool 
             "building the tiny model needs the 'gguf' package: pip install 'apigen-local[test]'"
         ) from exc
 
+    logging.getLogger("gguf").setLevel(logging.WARNING)
     tokens, merges = _train_tokenizer()
     token_types = [
         gguf.TokenType.CONTROL if token in SPECIAL_TOKENS else gguf.TokenType.NORMAL

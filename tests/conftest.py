@@ -1,0 +1,48 @@
+"""Shared fixtures: the tiny GGUF, one loaded model, a Docker client and the sandbox image.
+
+These fixtures use the real things: `make test` (scripts/setup.sh) installs and starts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE_LIBRARY = REPO / "examples" / "library.py"
+EXAMPLE_SEEDS = REPO / "examples" / "seed.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path() -> Path:
+    """The tiny test GGUF, built if it is missing."""
+    from apigen_local.tiny_model import TINY_MODEL_NAME, build_tiny_model
+
+    return build_tiny_model(REPO / "models" / TINY_MODEL_NAME)
+
+
+@pytest.fixture(scope="session")
+def local_model(tiny_model_path: Path) -> Iterator["LocalModel"]:  # noqa: F821
+    """One LocalModel on the tiny GGUF for the whole session (loading is the slow part)."""
+    from apigen_local.model import LocalModel
+
+    with LocalModel(tiny_model_path, n_ctx=8192, seed=7) as model:
+        yield model
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    """A client for the running engine; a missing engine is a test failure, not a skip."""
+    from apigen_local.docker_client import connect
+
+    return connect()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client) -> str:
+    """Tag of the sandbox base image for the current recipe, built if needed."""
+    from apigen_local.sandbox_image import build_sandbox_image
+
+    return build_sandbox_image(docker_client)

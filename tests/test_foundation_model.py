@@ -1,0 +1,63 @@
+"""The tiny GGUF: deterministic build, real llama.cpp loading, and model discovery rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apigen_local.errors import ModelError
+from apigen_local.model_files import check_gguf, find_model
+from apigen_local.tiny_model import TINY_MODEL_NAME, build_tiny_model, file_sha256
+
+
+def test_tiny_model_is_small_and_deterministic(tiny_model_path: Path, tmp_path: Path) -> None:
+    again = build_tiny_model(tmp_path / "again.gguf")
+    assert tiny_model_path.stat().st_size < 5 * 1024 * 1024
+    assert file_sha256(again) == file_sha256(tiny_model_path)
+
+
+@pytest.mark.model
+def test_tiny_model_loads_in_llama_cpp_and_produces_tokens(tiny_model_path: Path) -> None:
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=str(tiny_model_path), n_ctx=512, seed=1, verbose=False)
+    assert llm.metadata["general.architecture"] == "llama"
+    assert "<|im_start|>" in llm.metadata["tokenizer.chat_template"]
+    tokens = llm.tokenize(b"The final velocity is 9.8 m/s.", add_bos=False)
+    assert llm.detokenize(tokens) == b"The final velocity is 9.8 m/s."
+    assert len(tokens) < len("The final velocity is 9.8 m/s.")  # BPE merges are used
+    out = llm.create_completion("Hello", max_tokens=12, temperature=0.8)
+    assert out["usage"]["completion_tokens"] >= 1
+    llm.close()
+
+
+def test_check_gguf_rejects_missing_and_foreign_files(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        check_gguf(tmp_path / "absent.gguf")
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(b"PK\x03\x04 not a model")
+    with pytest.raises(ModelError, match="not a GGUF"):
+        check_gguf(fake)
+
+
+def test_find_model_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                          tiny_model_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("APIGEN_MODELS_DIR", str(models))
+    monkeypatch.delenv("APIGEN_MODEL", raising=False)
+    with pytest.raises(ModelError, match="no model given"):
+        find_model()
+    tiny = models / TINY_MODEL_NAME
+    tiny.write_bytes(tiny_model_path.read_bytes())
+    assert find_model() == tiny
+    user = models / "user-7b.Q4_K_M.gguf"
+    user.write_bytes(b"GGUF" + b"\0" * 16)
+    assert find_model() == user  # a user's model wins over the bundled tiny one
+    (models / "other.gguf").write_bytes(b"GGUF")
+    with pytest.raises(ModelError, match="several models"):
+        find_model()
+    monkeypatch.setenv("APIGEN_MODEL", str(tiny))
+    assert find_model() == tiny
+    assert find_model(user) == user
