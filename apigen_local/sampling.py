@@ -1,0 +1,164 @@
+"""APIGen sampling: query style, offered tools (with distractors) and few-shot examples per row.
+
+Every choice for row ``index`` comes from a random generator seeded with ``(seed, index)``, so
+the same seed gives the same requests in any order, which is what makes resume exact.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from .errors import ConfigError
+from .types import QueryStyle, Tool
+
+ALL_STYLES: tuple[QueryStyle, ...] = ("simple", "multiple", "parallel", "parallel_multiple")
+DEFAULT_STYLE_WEIGHTS: dict[QueryStyle, float] = {
+    "simple": 0.3,
+    "multiple": 0.3,
+    "parallel": 0.2,
+    "parallel_multiple": 0.2,
+}
+
+
+class StylePlan(BaseModel):
+    """How many tools a style offers and how many calls its answer holds."""
+
+    min_tools: int
+    max_tools: int
+    min_calls: int
+    max_calls: int
+
+
+STYLE_PLANS: dict[QueryStyle, StylePlan] = {
+    "simple": StylePlan(min_tools=1, max_tools=1, min_calls=1, max_calls=1),
+    "multiple": StylePlan(min_tools=2, max_tools=4, min_calls=1, max_calls=1),
+    "parallel": StylePlan(min_tools=1, max_tools=1, min_calls=2, max_calls=3),
+    "parallel_multiple": StylePlan(min_tools=2, max_tools=4, min_calls=2, max_calls=4),
+}
+
+
+class FewShotExample(BaseModel):
+    """One seed row used as a few-shot example: a query and its answer calls as JSON text."""
+
+    query: str
+    answers: str
+
+
+class GenerationRequest(BaseModel):
+    """Everything sampled for one row; the prompt is a pure function of it."""
+
+    index: int
+    seed: int
+    style: QueryStyle
+    tools: list[Tool]
+    examples: list[FewShotExample]
+    min_calls: int
+    max_calls: int
+
+    @property
+    def sample_seed(self) -> int:
+        """Seed for the model's own sampling of this row."""
+        return _row_random(self.seed, self.index, "model").randrange(2**31)
+
+
+def parse_style_mix(text: str | None) -> dict[QueryStyle, float]:
+    """Parse ``"simple=2,parallel=1"`` or ``"simple,multiple"`` into normalised weights."""
+    if not text:
+        return dict(DEFAULT_STYLE_WEIGHTS)
+    weights: dict[QueryStyle, float] = {}
+    for part in text.split(","):
+        name, _, weight = part.strip().partition("=")
+        name = name.strip().replace("-", "_")
+        if name not in ALL_STYLES:
+            raise ConfigError(f"unknown query style '{name}': choose from {', '.join(ALL_STYLES)}")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError as exc:
+            raise ConfigError(f"style weight for '{name}' is not a number: {weight!r}") from exc
+        if value < 0:
+            raise ConfigError(f"style weight for '{name}' is negative")
+        weights[name] = value  # type: ignore[index]
+    return normalise_weights(weights)
+
+
+def normalise_weights(weights: Mapping[QueryStyle, float]) -> dict[QueryStyle, float]:
+    """Scale weights to sum to one; reject an empty or all-zero mix."""
+    total = sum(weights.values())
+    if total <= 0:
+        raise ConfigError("the style mix gives every style a weight of zero")
+    return {style: value / total for style, value in weights.items() if value > 0}
+
+
+def load_seed_examples(path: str | Path) -> list[FewShotExample]:
+    """Read few-shot rows from an xlam-60k JSONL file (``query`` and ``answers`` as JSON text)."""
+    seed_path = Path(path)
+    if not seed_path.is_file():
+        raise ConfigError(f"few-shot file not found: {seed_path}")
+    examples: list[FewShotExample] = []
+    for number, line in enumerate(seed_path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            answers = row["answers"]
+            answers_text = answers if isinstance(answers, str) else json.dumps(answers)
+            json.loads(answers_text)
+            examples.append(FewShotExample(query=str(row["query"]), answers=answers_text))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ConfigError(
+                f"few-shot file {seed_path} line {number} is not an xlam row with "
+                f"'query' and 'answers': {exc}"
+            ) from exc
+    if not examples:
+        raise ConfigError(f"few-shot file {seed_path} holds no example rows")
+    return examples
+
+
+class RequestSampler:
+    """Builds the :class:`GenerationRequest` for any row index, deterministically from the seed."""
+
+    def __init__(
+        self,
+        tools: Sequence[Tool],
+        examples: Sequence[FewShotExample],
+        *,
+        seed: int,
+        styles: Mapping[QueryStyle, float] | None = None,
+        n_examples: int = 3,
+    ) -> None:
+        if not tools:
+            raise ConfigError("no tools to sample from")
+        self.tools = list(tools)
+        self.examples = list(examples)
+        self.seed = seed
+        self.styles = normalise_weights(styles or DEFAULT_STYLE_WEIGHTS)
+        self.n_examples = n_examples
+
+    def request(self, index: int) -> GenerationRequest:
+        """The request for row ``index``."""
+        rng = _row_random(self.seed, index, "sample")
+        names = list(self.styles)
+        style: QueryStyle = rng.choices(names, weights=[self.styles[n] for n in names])[0]
+        plan = STYLE_PLANS[style]
+        n_tools = min(rng.randint(plan.min_tools, plan.max_tools), len(self.tools))
+        offered = rng.sample(self.tools, n_tools)
+        n_examples = min(self.n_examples, len(self.examples))
+        examples = rng.sample(self.examples, n_examples)
+        return GenerationRequest(
+            index=index,
+            seed=self.seed,
+            style=style,
+            tools=offered,
+            examples=examples,
+            min_calls=plan.min_calls,
+            max_calls=plan.max_calls,
+        )
+
+
+def _row_random(seed: int, index: int, purpose: str) -> random.Random:
+    return random.Random(f"apigen-local:{seed}:{index}:{purpose}")
