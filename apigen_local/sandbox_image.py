@@ -144,23 +144,32 @@ def _find_local_base(client: "docker.DockerClient") -> str | None:
 def apt_mirror_and_suite() -> tuple[str, str]:
     """The Debian mirror and release this machine's apt already uses."""
     suite = _os_codename()
-    sources: list[str] = []
-    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
-        if path.is_file() and path.suffix in {".list", ".sources", ""}:
-            sources.append(path.read_text(errors="replace"))
-    for text in sources:
+    texts = [
+        path.read_text(errors="replace")
+        for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+        if path.is_file() and path.suffix in {".list", ".sources", ""}
+    ]
+    mirror = mirror_from_sources(texts, suite)
+    if mirror is None:
+        raise ConfigError(
+            f"no Debian mirror for '{suite}' found in /etc/apt: pass --mirror URL or set {MIRROR_ENV}"
+        )
+    return mirror, suite
+
+
+def mirror_from_sources(texts: list[str], suite: str) -> str | None:
+    """The first mirror serving ``suite`` in apt source files (deb822 or one-line format)."""
+    for text in texts:
         for stanza in re.split(r"\n\s*\n", text):
             uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
             suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
             if uris and suites and suite in suites.group(1).split():
-                return uris.group(1), suite
+                return uris.group(1)
         for line in text.splitlines():
             match = re.match(r"\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", line)
             if match and match.group(2) == suite:
-                return match.group(1), suite
-    raise ConfigError(
-        f"no Debian mirror for '{suite}' found in /etc/apt: pass --mirror URL or set {MIRROR_ENV}"
-    )
+                return match.group(1)
+    return None
 
 
 def _os_codename() -> str:
