@@ -1,0 +1,342 @@
+"""Run a batch of untrusted function calls against the library baked into this image.
+
+Standard library only; runs on Python 3.9 to 3.12 inside the sandbox container.
+
+Protocol
+--------
+stdin: one JSON document::
+
+    {"module": "library", "timeout": 5.0, "output_limit": 4096, "result_limit": 65536,
+     "limits": {"address_space": 201326592, "nproc": 0, "fsize": 1048576, "cpu": 6},
+     "calls": [{"name": "add", "arguments": {"a": 1, "b": 2}}, ...]}
+
+stdout: JSON Lines, flushed as each call finishes so a killed container still yields the calls
+that completed::
+
+    {"index": 0, "name": "add", "ok": true, "result": 3, "reason": null, ...}
+    ...
+    {"done": true, "python": "3.11.2"}
+
+If the library cannot be imported, the only lines are ``{"import_error": {"type": ..., "message":
+...}}`` and the ``done`` line: the failure is reported once for the whole batch.
+
+Each call runs in its own forked child, so one call can neither crash nor change the state seen by
+the next. The child gets ``RLIMIT_AS``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE`` and ``RLIMIT_CPU``; its
+stdout and stderr go to pipes that the parent drains (keeping at most ``output_limit`` bytes each);
+it is killed with ``SIGKILL`` when ``timeout`` seconds of wall time pass.
+
+Reasons for a failed call: ``exception`` (the call raised, or names no public top-level function of the library),
+``timeout`` (wall-clock bound or CPU limit), ``crash`` (killed by a signal or exited without a
+result; ``signal`` names the signal), ``oom`` (``MemoryError`` or killed by the kernel's OOM
+killer), ``not_serializable`` (the result has no meaningful representation, see below).
+
+Results that are not JSON (sets, custom objects, NaN, ...) are returned as their ``repr`` cut to
+``result_limit`` characters; a JSON result longer than ``result_limit`` is returned the same way.
+A result counts as ``not_serializable`` only when ``repr`` raises or gives the default
+``<... object at 0x...>`` form, which carries no value anyone could check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import selectors
+import signal
+import sys
+import time
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
+
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_OUTPUT_LIMIT = 4096
+DEFAULT_RESULT_LIMIT = 65536
+DEFAULT_LIMITS = {"address_space": 192 * 2**20, "nproc": 0, "fsize": 2**20, "cpu": None}
+DEFAULT_REPR = re.compile(r"^<[\w.]+ object at 0x[0-9a-fA-F]+>$", re.S)
+OOM_COUNTER_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
+EXIT_RESULT_WRITTEN = 0
+
+
+def _truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+def _encode_result(value: Any, limit: int) -> Dict[str, Any]:
+    """The JSON fields describing a returned value (see the module docstring)."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+        if len(text) <= limit:
+            return {"ok": True, "result": json.loads(text)}
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:
+        shown = repr(value)
+    except Exception as exc:  # noqa: BLE001 - a hostile __repr__ may raise anything
+        return {
+            "ok": False, "reason": "not_serializable", "error_type": type(exc).__name__,
+            "error_message": f"the result of type {type(value).__name__} has no usable repr",
+        }
+    if DEFAULT_REPR.match(shown):
+        return {
+            "ok": False, "reason": "not_serializable", "error_type": type(value).__name__,
+            "error_message": f"the result is an opaque {type(value).__name__} object: {shown}",
+        }
+    return {"ok": True, "result": _truncate(shown, limit)}
+
+
+def _resolve(module: Any, name: str) -> Any:
+    """The public function ``name`` of the library: a top-level callable, listed in ``__all__``
+    when the module defines it. Dotted names are refused so calls cannot reach imported modules."""
+    if not name.isidentifier() or name.startswith("_"):
+        raise NameError(f"{name!r} is not a public function of the library")
+    exported = getattr(module, "__all__", None)
+    target = getattr(module, name, None)
+    if target is None or (exported is not None and name not in exported):
+        raise NameError(f"the library has no function named {name!r}")
+    if not callable(target):
+        raise NameError(f"{name!r} in the library is not callable")
+    return target
+
+
+def _set_limits(limits: Dict[str, Optional[int]], timeout: float) -> None:
+    """Apply the child's resource limits; ``None`` leaves one unchanged."""
+    cpu = limits.get("cpu")
+    if cpu is None:
+        cpu = int(timeout) + 1
+    pairs = (
+        (resource.RLIMIT_AS, limits.get("address_space")),
+        (resource.RLIMIT_NPROC, limits.get("nproc")),
+        (resource.RLIMIT_FSIZE, limits.get("fsize")),
+        (resource.RLIMIT_CPU, cpu),
+    )
+    for which, value in pairs:
+        if value is None:
+            continue
+        _, hard = resource.getrlimit(which)
+        soft = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        new_hard = hard if which == resource.RLIMIT_CPU else soft
+        if which == resource.RLIMIT_CPU and hard == resource.RLIM_INFINITY:
+            new_hard = soft + 1
+        resource.setrlimit(which, (soft, new_hard))
+
+
+def _child(module: Any, call: Dict[str, Any], request: Dict[str, Any], result_fd: int) -> None:
+    """Body of the forked child: run one call and write its JSON outcome to ``result_fd``."""
+    outcome: Dict[str, Any]
+    try:
+        _set_limits(request["limits"], request["timeout"])
+        function = _resolve(module, str(call.get("name", "")))
+        arguments = call.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            raise TypeError("arguments must be a JSON object")
+        value = function(**arguments)
+        outcome = _encode_result(value, request["result_limit"])
+    except MemoryError as exc:
+        outcome = {"ok": False, "reason": "oom", "error_type": "MemoryError",
+                   "error_message": str(exc) or "out of memory"}
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are call errors too
+        outcome = {"ok": False, "reason": "exception", "error_type": type(exc).__name__,
+                   "error_message": _truncate(str(exc), request["output_limit"])}
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - a closed or replaced stream must not lose the result
+        pass
+    try:
+        data = json.dumps(outcome).encode()
+    except (TypeError, ValueError):
+        data = json.dumps({"ok": False, "reason": "not_serializable",
+                           "error_message": "the outcome could not be encoded"}).encode()
+    view = memoryview(data)
+    while view:
+        written = os.write(result_fd, view)
+        view = view[written:]
+
+
+def _oom_kills() -> int:
+    """How many processes the kernel's OOM killer has killed in this container's cgroup."""
+    for path in OOM_COUNTER_FILES:
+        try:
+            with open(path) as handle:
+                for line in handle:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return 0
+
+
+def _drain(
+    pid: int, fds: Dict[str, int], timeout: float, limits: Dict[str, int]
+) -> Tuple[Dict[str, bytes], Dict[str, int], bool]:
+    """Read the child's pipes until all close or ``timeout`` passes.
+
+    Returns the bytes kept per pipe (at most ``limits[pipe]``), the total bytes seen per pipe, and
+    whether the child was killed for running out of time.
+    """
+    data = {name: bytearray() for name in fds}
+    seen = {name: 0 for name in fds}
+    selector = selectors.DefaultSelector()
+    for name, fd in fds.items():
+        selector.register(fd, selectors.EVENT_READ, name)
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    try:
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                timed_out = True
+                os.kill(pid, signal.SIGKILL)
+                break
+            for key, _ in selector.select(remaining):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fd)
+                    continue
+                bound = limits[key.data]
+                buffer = data[key.data]
+                seen[key.data] += len(chunk)
+                if len(buffer) < bound:
+                    buffer.extend(chunk[: bound - len(buffer)])
+    finally:
+        selector.close()
+    return {name: bytes(buffer) for name, buffer in data.items()}, seen, timed_out
+
+
+def _decode_stream(raw: bytes, total: int) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    if total > len(raw):
+        text += f"... [{total - len(raw)} more bytes]"
+    return text
+
+
+def run_call(module: Any, call: Dict[str, Any], request: Dict[str, Any]) -> Dict[str, Any]:
+    """Fork a child for one call and describe what happened."""
+    pipes = {name: os.pipe() for name in ("result", "stdout", "stderr")}
+    oom_before = _oom_kills()
+    started = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        code = EXIT_RESULT_WRITTEN
+        try:
+            os.close(request["protocol_fd"])
+            for read_end, _ in pipes.values():
+                os.close(read_end)
+            os.dup2(pipes["stdout"][1], 1)
+            os.dup2(pipes["stderr"][1], 2)
+            _child(module, call, request, pipes["result"][1])
+        except BaseException:  # noqa: BLE001 - the child must never return into the parent's loop
+            code = 70
+        finally:
+            os._exit(code)
+    for _, write_end in pipes.values():
+        os.close(write_end)
+    keep = request["output_limit"]
+    bounds = {"result": request["result_limit"] + keep + 4096, "stdout": keep, "stderr": keep}
+    try:
+        data, seen, timed_out = _drain(
+            pid, {name: pair[0] for name, pair in pipes.items()}, request["timeout"], bounds
+        )
+    finally:
+        for read_end, _ in pipes.values():
+            os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    wall = time.monotonic() - started
+    base: Dict[str, Any] = {
+        "name": call.get("name"), "ok": False, "result": None, "reason": None,
+        "error_type": None, "error_message": None, "signal": None,
+        "stdout": _decode_stream(data["stdout"], seen["stdout"]),
+        "stderr": _decode_stream(data["stderr"], seen["stderr"]),
+        "wall_time": round(wall, 6),
+    }
+    if timed_out:
+        base.update(reason="timeout", signal="SIGKILL",
+                    error_message=f"the call did not finish within {request['timeout']:g} s")
+        return base
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = f"signal {number}"
+        base["signal"] = name
+        if number == signal.SIGXCPU:
+            base.update(reason="timeout", error_message="the call used up its CPU time limit")
+        elif number == signal.SIGKILL and _oom_kills() > oom_before:
+            base.update(reason="oom", error_message="the kernel's OOM killer stopped the call")
+        else:
+            base.update(reason="crash", error_message=f"the call's process was killed by {name}")
+        return base
+    try:
+        outcome = json.loads(data["result"].decode("utf-8")) if data["result"] else None
+    except ValueError:
+        outcome = None
+    if not isinstance(outcome, dict):
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+        base.update(reason="crash", error_message=f"the call's process exited with code {code} without a result")
+        return base
+    base.update({key: outcome.get(key) for key in ("ok", "result", "reason", "error_type", "error_message")})
+    base["ok"] = bool(base["ok"])
+    return base
+
+
+def _read_request() -> Dict[str, Any]:
+    request = json.loads(sys.stdin.buffer.read().decode("utf-8"))
+    if not isinstance(request, dict) or not isinstance(request.get("calls"), list):
+        raise ValueError("the request must be a JSON object with a 'calls' list")
+    limits = dict(DEFAULT_LIMITS)
+    limits.update(request.get("limits") or {})
+    request["limits"] = limits
+    request["timeout"] = float(request.get("timeout") or DEFAULT_TIMEOUT)
+    request["output_limit"] = int(request.get("output_limit") or DEFAULT_OUTPUT_LIMIT)
+    request["result_limit"] = int(request.get("result_limit") or DEFAULT_RESULT_LIMIT)
+    request["module"] = str(request.get("module") or "library")
+    return request
+
+
+def _emit(fd: int, document: Dict[str, Any]) -> None:
+    data = (json.dumps(document) + "\n").encode()
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def main() -> int:
+    """Read the batch, import the library once, run every call, stream one JSON line per call."""
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)  # anything the library prints, even at import time, stays off the protocol stream
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        request = _read_request()
+    except ValueError as exc:
+        _emit(protocol_fd, {"request_error": str(exc)})
+        return 2
+    request["protocol_fd"] = protocol_fd
+    try:
+        import importlib
+
+        module = importlib.import_module(request["module"])
+    except BaseException as exc:  # noqa: BLE001 - any import failure is reported, not raised
+        traceback.print_exc()
+        _emit(protocol_fd, {"import_error": {
+            "type": type(exc).__name__, "message": _truncate(str(exc), request["output_limit"])}})
+        _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
+        return 0
+    calls: List[Any] = request["calls"]
+    for index, call in enumerate(calls):
+        if not isinstance(call, dict):
+            call = {"name": str(call), "arguments": None}
+        outcome = run_call(module, call, request)
+        outcome["index"] = index
+        _emit(protocol_fd, outcome)
+    _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
