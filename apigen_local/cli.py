@@ -52,6 +52,14 @@ def _cmd_sandbox_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sandbox_cleanup(args: argparse.Namespace) -> int:
+    from .docker_client import connect
+    from .executor import cleanup_leftovers
+
+    print(f"removed {cleanup_leftovers(connect())} leftover sandbox container(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser; every command has ``--help``."""
     parser = argparse.ArgumentParser(
@@ -71,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     find.add_argument("--model", help="explicit GGUF path")
     find.set_defaults(handler=_cmd_model_find)
 
-    sandbox = commands.add_parser("sandbox", help="build or check the sandbox image")
+    sandbox = commands.add_parser("sandbox", help="build, check or clean up the sandbox")
     sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
     build = sandbox_commands.add_parser("build", help="build the sandbox image offline")
     build.add_argument("--from-tar", metavar="FILE", help="base image from a 'docker save' archive")
@@ -81,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(handler=_cmd_sandbox_build)
     check = sandbox_commands.add_parser("check", help="print the image tag, or say what to run")
     check.set_defaults(handler=_cmd_sandbox_check)
+    cleanup = sandbox_commands.add_parser(
+        "cleanup", help="remove sandbox containers left behind by runs that have ended"
+    )
+    cleanup.set_defaults(handler=_cmd_sandbox_cleanup)
     return parser
 
 
