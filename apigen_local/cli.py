@@ -60,6 +60,24 @@ def _cmd_sandbox_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tools(args: argparse.Namespace) -> int:
+    import json
+
+    from .tools import load_library, load_tool_specs, xlam_tools
+
+    skipped: dict[str, str] = {}
+    if args.lib.lower().endswith((".json", ".jsonl")):
+        tools = load_tool_specs(args.lib)
+    else:
+        library = load_library(args.lib, strict=not args.lenient)
+        tools, skipped = library.tools, library.skipped
+    described = xlam_tools(tools) if args.format == "xlam" else [tool.openai() for tool in tools]
+    print(json.dumps(described, indent=2, ensure_ascii=False))
+    for name, reason in skipped.items():
+        console.print(f"skipped {name}: {reason}", highlight=False, markup=False)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser; every command has ``--help``."""
     parser = argparse.ArgumentParser(
@@ -93,6 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
         "cleanup", help="remove sandbox containers left behind by runs that have ended"
     )
     cleanup.set_defaults(handler=_cmd_sandbox_cleanup)
+
+    tools = commands.add_parser("tools", help="print the tool schemas of a library or spec file")
+    tools.add_argument(
+        "lib", metavar="LIB", help="a .py library, a module name, or a .json/.jsonl spec file"
+    )
+    tools.add_argument(
+        "--lenient", action="store_true", help="skip functions that cannot be described"
+    )
+    tools.add_argument(
+        "--format", choices=("openai", "xlam"), default="openai", help="schema style (default: openai)"
+    )
+    tools.set_defaults(handler=_cmd_tools)
     return parser
 
 
