@@ -3,69 +3,14 @@ completion per request. The format checker validates the text afterwards, indepe
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
-
+from .json_bounds import SchemaBounds, bound_schema
 from .model import Completion, LocalModel
 from .prompts import generation_messages
 from .sampling import GenerationRequest
 from .types import Tool
-
-QUERY_MAX_CHARS = 280
-STRING_MAX_CHARS = 48
-ARRAY_MAX_ITEMS = 4
-INTEGER_MAX_DIGITS = 6
-FRACTION_MAX_DIGITS = 4
-
-
-class SchemaBounds(BaseModel):
-    """Length limits written into every generated string and list."""
-
-    query_max_chars: int = QUERY_MAX_CHARS
-    string_max_chars: int = STRING_MAX_CHARS
-    array_max_items: int = ARRAY_MAX_ITEMS
-
-
-def bound_schema(schema: dict[str, Any], bounds: SchemaBounds) -> dict[str, Any]:
-    """A copy of a parameter schema where every string, list and number has a length bound.
-
-    Objects get ``additionalProperties: false``; existing tighter bounds are kept.
-    """
-    bounded = copy.deepcopy(schema)
-    _bound_in_place(bounded, bounds)
-    return bounded
-
-
-def _bound_in_place(node: Any, bounds: SchemaBounds) -> None:
-    if not isinstance(node, dict):
-        return
-    kind = node.get("type")
-    kinds = set(kind) if isinstance(kind, list) else {kind}
-    if "string" in kinds and "enum" not in node and "const" not in node:
-        node["maxLength"] = min(node.get("maxLength", bounds.string_max_chars), bounds.string_max_chars)
-    if "array" in kinds:
-        node["maxItems"] = min(node.get("maxItems", bounds.array_max_items), bounds.array_max_items)
-        node.setdefault("items", {"type": "string"})
-    if "integer" in kinds:
-        node["maxDigits"] = min(node.get("maxDigits", INTEGER_MAX_DIGITS), INTEGER_MAX_DIGITS)
-    if "number" in kinds:
-        node.update(maxDigitsInteger=INTEGER_MAX_DIGITS, minDigitsFraction=1,
-                    maxDigitsFraction=FRACTION_MAX_DIGITS, minDigitsExponent=1,
-                    maxDigitsExponent=1)
-    if "object" in kinds:
-        # Outlines cannot bound the keys of a free-form object, so such an object stays empty.
-        node.setdefault("properties", {})
-        node["additionalProperties"] = False
-    for key in ("properties", "$defs", "definitions"):
-        for child in (node.get(key) or {}).values():
-            _bound_in_place(child, bounds)
-    _bound_in_place(node.get("items"), bounds)
-    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
-        for child in node.get(key) or []:
-            _bound_in_place(child, bounds)
 
 
 def call_schema(tool: Tool, bounds: SchemaBounds) -> dict[str, Any]:

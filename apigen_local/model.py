@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from .errors import ConstraintError, ModelError
+from .json_bounds import max_json_bytes
 from .model_files import check_gguf
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ class LocalModel:
         import outlines
 
         self._outlines = outlines.from_llamacpp(self._llama, chat_mode=False)
-        self._generators: OrderedDict[str, Any] = OrderedDict()
+        self._banned_tokens = _special_tokens(self._llama)
+        self._constraints: OrderedDict[str, Any] = OrderedDict()
         self._cache_size = constraint_cache_size
         self.compile_seconds: list[float] = []
         if verify:
@@ -86,7 +88,7 @@ class LocalModel:
 
     def close(self) -> None:
         """Free the llama.cpp context."""
-        self._generators.clear()
+        self._constraints.clear()
         close = getattr(self._llama, "close", None)
         if close is not None:
             close()
@@ -120,26 +122,25 @@ class LocalModel:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
     # -- constrained generation -------------------------------------------------------------
-    def generator(self, schema: dict[str, Any]) -> Any:
-        """The Outlines generator for ``schema``, compiled once and cached (LRU)."""
-        import outlines
-        from outlines.types import Regex
+    def constraint(self, schema: dict[str, Any]) -> Any:
+        """Outlines' logits processor for ``schema``, compiled once and cached (LRU)."""
+        from outlines.backends import get_regex_logits_processor
         from outlines_core.json_schema import build_regex_from_schema
 
         try:
             regex = _widen_number_regex(build_regex_from_schema(json.dumps(schema), JSON_WHITESPACE))
         except Exception as exc:  # outlines_core raises plain errors for unsupported schemas
             raise ConstraintError(f"cannot turn the output schema into a constraint: {exc}") from exc
-        cached = self._generators.get(regex)
+        cached = self._constraints.get(regex)
         if cached is not None:
-            self._generators.move_to_end(regex)
+            self._constraints.move_to_end(regex)
             return cached
         started = time.perf_counter()
-        built = outlines.Generator(self._outlines, Regex(regex))
+        built = get_regex_logits_processor("outlines_core", self._outlines, regex)
         self.compile_seconds.append(time.perf_counter() - started)
-        self._generators[regex] = built
-        if len(self._generators) > self._cache_size:
-            self._generators.popitem(last=False)
+        self._constraints[regex] = built
+        if len(self._constraints) > self._cache_size:
+            self._constraints.popitem(last=False)
         return built
 
     def complete_json(
@@ -147,30 +148,45 @@ class LocalModel:
         messages: Sequence[dict[str, str]],
         schema: dict[str, Any],
         *,
-        max_tokens: int = 1024,
+        max_tokens: int | None = None,
         temperature: float = 0.7,
         seed: int | None = None,
     ) -> Completion:
         """Generate text for ``messages`` that the constraint keeps inside ``schema``.
 
-        The text is returned as produced; callers validate it themselves.
+        ``max_tokens`` defaults to the longest text the schema admits (see
+        :func:`~apigen_local.json_bounds.max_json_bytes`), so output is never cut short. The text is returned as produced; callers validate it themselves. llama.cpp keeps the
+        evaluated prompt between calls, so a shared prefix (system prompt, examples) is reused.
         """
+        from llama_cpp import LogitsProcessorList
+
+        processor = self.constraint(schema)
+        processor.reset()
         prompt = self.render(messages)
-        generate = self.generator(schema)
         started = time.perf_counter()
-        text = generate(
+        out = self._llama.create_completion(
             prompt,
-            max_tokens=max_tokens,
+            max_tokens=max_json_bytes(schema) + 4 if max_tokens is None else max_tokens,
             temperature=temperature,
             seed=self.seed if seed is None else seed,
+            logits_processor=LogitsProcessorList([processor, self._ban_control_tokens]),
         )
-        seconds = time.perf_counter() - started
+        usage = out["usage"]
         return Completion(
-            text=text,
-            prompt_tokens=self.count_tokens(prompt),
-            completion_tokens=self.count_tokens(text),
-            seconds=seconds,
+            text=out["choices"][0]["text"],
+            prompt_tokens=usage["prompt_tokens"],
+            completion_tokens=usage["completion_tokens"],
+            seconds=time.perf_counter() - started,
         )
+
+    def _ban_control_tokens(self, input_ids: Any, scores: Any) -> Any:
+        """Never sample a control or end-of-generation token other than EOS.
+
+        Outlines reads them as plain text (``<|endoftext|>``) and may allow them inside a JSON
+        string, but llama.cpp stops at any end-of-generation token and cuts the JSON short.
+        """
+        scores[self._banned_tokens] = -float("inf")
+        return scores
 
     def complete_text(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256,
                       temperature: float = 0.7, seed: int | None = None) -> Completion:
@@ -181,7 +197,6 @@ class LocalModel:
             prompt, max_tokens=max_tokens, temperature=temperature,
             seed=self.seed if seed is None else seed,
         )
-        self._llama.reset()
         seconds = time.perf_counter() - started
         usage = out["usage"]
         return Completion(text=out["choices"][0]["text"], prompt_tokens=usage["prompt_tokens"],
@@ -202,7 +217,7 @@ class LocalModel:
             ) from exc
         messages = [{"role": "user", "content": "Answer with any JSON."}]
         for attempt in range(2):
-            text = self.complete_json(messages, _PROBE_SCHEMA, max_tokens=48, seed=attempt).text
+            text = self.complete_json(messages, _PROBE_SCHEMA, seed=attempt).text
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
@@ -213,6 +228,19 @@ class LocalModel:
                     "the JSON constraint is not active: a probe generation returned "
                     f"{text[:80]!r}; check that numba and outlines import cleanly"
                 )
+
+
+def _special_tokens(llama: Llama) -> list[int]:
+    """Ids of control and end-of-generation tokens, except the EOS that ends a completion."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    eos = llama.token_eos()
+    return [
+        token for token in range(llama.n_vocab())
+        if token != eos and (llama_cpp.llama_vocab_is_control(vocab, token)
+                             or llama_cpp.llama_vocab_is_eog(vocab, token))
+    ]
 
 
 def _widen_number_regex(regex: str) -> str:
