@@ -70,3 +70,51 @@ class CallResult(BaseModel):
     stderr: str = ""
     wall_time: float = 0.0
     coerced: dict[str, Any] = Field(default_factory=dict)  # argument -> original value
+
+
+class Record(BaseModel):
+    """One candidate row with every stage's outcome; written once to ``records.jsonl``."""
+
+    id: int
+    seed: int
+    style: QueryStyle
+    tools: list[Tool]
+    examples: list[dict[str, str]] = Field(default_factory=list)
+    raw_output: str = ""
+    query: str | None = None
+    answers: list[FunctionCall] = Field(default_factory=list)
+    format_check: CheckResult
+    dedup_check: CheckResult | None = None
+    execution_check: CheckResult | None = None
+    execution_result: list[CallResult] = Field(default_factory=list)
+    semantic_check: CheckResult | None = None
+    thought: str = ""
+    raw_verdict: str = ""
+    model_name: str = ""
+    timings: dict[str, float] = Field(default_factory=dict)
+    tokens: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def keep_row_after_execution_check(self) -> bool:
+        return self.execution_check is not None and self.execution_check.passed
+
+    @property
+    def keep_row_after_semantic_check(self) -> bool:
+        return self.semantic_check is not None and self.semantic_check.passed
+
+    @property
+    def accepted(self) -> bool:
+        """True when the row passed every stage that ran."""
+        return self.rejection is None
+
+    @property
+    def rejection(self) -> tuple[Stage, str] | None:
+        """``(stage, reason)`` of the first failed stage, or ``None`` for an accepted row."""
+        stages = (("format", self.format_check), ("dedup", self.dedup_check),
+                  ("execution", self.execution_check), ("semantic", self.semantic_check))
+        for stage, check in stages:
+            if check is not None and not check.passed:
+                return stage, check.reason or "failed"  # type: ignore[return-value]
+        if self.execution_check is None:
+            return "execution", "not_executed"
+        return None

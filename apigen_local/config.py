@@ -1,0 +1,97 @@
+"""One pydantic model holds every setting of a run; it can also be read from TOML or YAML."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .sampling import DEFAULT_STYLE_WEIGHTS, parse_style_mix
+from .types import QueryStyle
+
+
+class GenerationConfig(BaseModel):
+    """Settings of one ``generate`` run. Unknown keys are an error, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    library: str = Field(description="Python file or module of functions")
+    model: str | None = Field(None, description="GGUF path; default: $APIGEN_MODEL or models/")
+    rows: int = Field(100, ge=1, description="candidate rows to generate (one request each)")
+    out_dir: str = "out"
+    seed: int = 0
+    styles: dict[QueryStyle, float] = Field(default_factory=lambda: dict(DEFAULT_STYLE_WEIGHTS))
+    seed_file: str | None = Field(None, description="few-shot rows in xlam-60k JSONL")
+    n_examples: int = Field(3, ge=0, le=10)
+    lenient: bool = Field(False, description="skip undescribable functions instead of failing")
+    # model
+    n_ctx: int = Field(8192, ge=512)
+    n_threads: int | None = None
+    n_gpu_layers: int = 0
+    max_tokens: int = Field(1024, ge=64)
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    # sandbox
+    call_timeout: float = Field(5.0, gt=0)
+    max_containers: int = Field(2, ge=1)
+    calls_per_container: int = Field(64, ge=1)
+    batch_rows: int = Field(8, ge=1, description="rows generated before their calls are executed")
+    # judge
+    semantic: bool = Field(True, description="run the semantic checker")
+    judge_max_tokens: int = Field(160, ge=32)
+    result_chars: int = Field(400, ge=50)
+
+    @field_validator("styles", mode="before")
+    @classmethod
+    def _parse_styles(cls, value: Any) -> Any:
+        return parse_style_mix(value) if isinstance(value, str) else value
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide row contents; a resumed run must match them."""
+        return self.model_dump(include={"library", "seed", "styles", "seed_file", "n_examples",
+                                        "max_tokens", "temperature", "semantic"})
+
+    @classmethod
+    def from_file(cls, path: str | Path, **overrides: Any) -> GenerationConfig:
+        """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) file; ``overrides`` win."""
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file not found: {file}")
+        text = file.read_text(encoding="utf-8")
+        try:
+            if file.suffix == ".toml":
+                try:
+                    import tomllib
+                except ModuleNotFoundError:  # Python 3.10
+                    import tomli as tomllib
+
+                data = tomllib.loads(text)
+            elif file.suffix in {".yaml", ".yml"}:
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+            elif file.suffix == ".json":
+                data = json.loads(text)
+            else:
+                raise ConfigError(f"config file must be .toml, .yaml or .json: {file}")
+        except ConfigError:
+            raise
+        except Exception as exc:  # tomllib / yaml / json each raise their own parse errors
+            raise ConfigError(f"cannot parse config file {file}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {file} must hold a table of settings")
+        return build_config({**data, **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def build_config(values: dict[str, Any]) -> GenerationConfig:
+    """Validate settings, turning pydantic's report into one readable sentence."""
+    try:
+        return GenerationConfig(**values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'config'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,255 @@
+"""The whole run: sample, generate and format-check, deduplicate, execute, judge, write.
+
+Stages overlap: while the sandbox executes batch *k*, the model generates batch *k+1*; then the
+same model judges batch *k*. Rows are written in index order, one record each, so killing the
+process at any moment loses at most the rows in flight, and rerunning continues from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from .checks.execution import RowExecution, execute_rows
+from .checks.format import check_generation
+from .checks.semantic import SemanticChecker
+from .config import GenerationConfig, build_config
+from .executor import SandboxExecutor
+from .generation import Generator
+from .io import RunFiles
+from .model import LocalModel
+from .model_files import find_model
+from .sampling import RequestSampler, load_seed_examples
+from .stats import RunStats, compute_stats
+from .tools import Library, load_library
+from .types import CheckResult, Record
+
+log = logging.getLogger(__name__)
+
+
+_InFlight = tuple[list[Record], "Future[tuple[list[RowExecution], float]]"]
+
+
+class ProgressReporter(Protocol):
+    """Receives progress; the CLI draws a bar with it, library users may log or ignore it."""
+
+    def start(self, total: int, done: int) -> None: ...
+
+    def advance(self, record: Record) -> None: ...
+
+
+class DatasetResult(BaseModel):
+    """What :func:`generate_dataset` returns: where the files are and the run's statistics."""
+
+    out_dir: Path
+    dataset_path: Path
+    records_path: Path
+    rejected_path: Path
+    stats_path: Path
+    resumed_rows: int
+    stats: RunStats
+
+
+def normalise_query(query: str) -> str:
+    """The form two queries share when they differ only in case, spacing or punctuation."""
+    return " ".join(re.sub(r"[^\w\s]", " ", query.casefold()).split())
+
+
+class _Deduplicator:
+    """Remembers every query that passed the format check, exactly and normalised."""
+
+    def __init__(self) -> None:
+        self.exact: dict[str, int] = {}
+        self.normalised: dict[str, int] = {}
+
+    def check(self, record_id: int, query: str) -> CheckResult:
+        if query in self.exact:
+            return CheckResult.fail("duplicate", f"same query as row {self.exact[query]}")
+        key = normalise_query(query)
+        if key in self.normalised:
+            return CheckResult.fail("duplicate", f"same query as row {self.normalised[key]} "
+                                                 "up to case, spacing and punctuation")
+        self.exact[query] = record_id
+        self.normalised[key] = record_id
+        return CheckResult.ok()
+
+
+class Pipeline:
+    """One run of the three-stage pipeline over a configuration."""
+
+    def __init__(self, config: GenerationConfig, *, model: LocalModel | None = None,
+                 progress: ProgressReporter | None = None) -> None:
+        self.config = config
+        self._model = model
+        self.progress = progress
+        self.files = RunFiles(config.out_dir)
+        self.model_idle_seconds = 0.0
+
+    def run(self) -> DatasetResult:
+        """Run (or resume) to ``config.rows`` records and return the result."""
+        cfg = self.config
+        started = time.perf_counter()
+        library = load_library(cfg.library, strict=not cfg.lenient)
+        examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
+        done = self.files.open(cfg.identity())
+        previous_wall = self._previous_wall_seconds() if done else 0.0
+        pending = [i for i in range(cfg.rows) if i not in {r.id for r in done}]
+        records = list(done)
+        if self.progress is not None:
+            self.progress.start(cfg.rows, len(done))
+        dedup = _Deduplicator()
+        for record in sorted(done, key=lambda r: r.id):
+            if record.format_check.passed and record.query is not None and record.dedup_check \
+                    and record.dedup_check.passed:
+                dedup.check(record.id, record.query)
+        try:
+            if pending:
+                records += self._run_pending(pending, library, examples, dedup)
+        finally:
+            self.files.close()
+            stats = self._write_stats(records, previous_wall + time.perf_counter() - started)
+        return DatasetResult(
+            out_dir=self.files.dir, dataset_path=self.files.dataset,
+            records_path=self.files.records, rejected_path=self.files.rejected,
+            stats_path=self.files.stats, resumed_rows=len(done), stats=stats,
+        )
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _run_pending(self, pending: list[int], library: Library, examples: list[Any],
+                     dedup: _Deduplicator) -> list[Record]:
+        cfg = self.config
+        sampler = RequestSampler(library.tools, examples, seed=cfg.seed, styles=cfg.styles,
+                                 n_examples=cfg.n_examples)
+        written: list[Record] = []
+        owns_model = self._model is None
+        with SandboxExecutor(library.path, max_containers=cfg.max_containers,
+                             call_timeout=cfg.call_timeout) as sandbox:
+            model = self._model or LocalModel(
+                find_model(cfg.model), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
+                n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed,
+            )
+            try:
+                generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
+                judge = SemanticChecker(model, max_tokens=cfg.judge_max_tokens,
+                                        result_chars=cfg.result_chars) if cfg.semantic else None
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox") as pool:
+                    in_flight: _InFlight | None = None
+                    for start in range(0, len(pending), cfg.batch_rows):
+                        batch = [self._generate(i, sampler, generator, model.name, dedup)
+                                 for i in pending[start:start + cfg.batch_rows]]
+                        submitted = self._submit(pool, sandbox, batch, library)
+                        if in_flight is not None:
+                            written += self._finish(*in_flight, judge)
+                        in_flight = submitted
+                    if in_flight is not None:
+                        written += self._finish(*in_flight, judge)
+            finally:
+                if owns_model:
+                    model.close()
+        return written
+
+    def _generate(self, index: int, sampler: RequestSampler, generator: Generator,
+                  model_name: str, dedup: _Deduplicator) -> Record:
+        request = sampler.request(index)
+        completion = generator.generate(request)
+        pair, check = check_generation(completion.text, request.tools,
+                                       min_calls=request.min_calls, max_calls=request.max_calls)[0]
+        record = Record(
+            id=index, seed=request.seed, style=request.style, tools=request.tools,
+            examples=[example.model_dump() for example in request.examples],
+            raw_output=completion.text, format_check=check, model_name=model_name,
+            timings={"generation": round(completion.seconds, 4)},
+            tokens={"prompt": completion.prompt_tokens, "generation": completion.completion_tokens},
+        )
+        if pair is not None:
+            record.query, record.answers = pair.query, pair.answers
+            record.dedup_check = dedup.check(index, pair.query)
+        return record
+
+    def _submit(self, pool: ThreadPoolExecutor, sandbox: SandboxExecutor, batch: list[Record],
+                library: Library) -> _InFlight:
+        runnable = [r for r in batch if r.dedup_check is not None and r.dedup_check.passed]
+
+        def execute() -> tuple[list[RowExecution], float]:
+            started = time.perf_counter()
+            outcomes = execute_rows(sandbox, [r.answers for r in runnable], library.tools,
+                                    batch_size=self.config.calls_per_container)
+            return outcomes, time.perf_counter() - started
+
+        return batch, pool.submit(execute)
+
+    def _finish(self, batch: list[Record], future: Future[tuple[list[RowExecution], float]],
+                judge: SemanticChecker | None) -> list[Record]:
+        waited = time.perf_counter()
+        outcomes, seconds = future.result()
+        self.model_idle_seconds += time.perf_counter() - waited
+        runnable = [r for r in batch if r.dedup_check is not None and r.dedup_check.passed]
+        share = seconds / max(1, len(runnable))
+        for record, outcome in zip(runnable, outcomes):
+            record.execution_result = outcome.results
+            record.execution_check = outcome.check
+            record.timings["execution"] = round(share, 4)
+            if judge is not None and outcome.check.passed and record.query is not None:
+                verdict = judge.judge(record.query, record.tools, record.answers, outcome.results,
+                                      seed=record.id + self.config.seed * 1_000_003)
+                record.semantic_check, record.thought = verdict.check, verdict.thought
+                record.raw_verdict = verdict.raw
+                record.timings["semantic"] = round(verdict.seconds, 4)
+                record.tokens["semantic"] = verdict.completion_tokens
+        for record in batch:
+            self.files.append(record)
+            if self.progress is not None:
+                self.progress.advance(record)
+        return batch
+
+    # -- stats ---------------------------------------------------------------------------------
+    def _previous_wall_seconds(self) -> float:
+        try:
+            return RunStats.model_validate_json(self.files.stats.read_text()).wall_seconds
+        except (OSError, ValueError):
+            return 0.0
+
+    def _write_stats(self, records: Sequence[Record], wall_seconds: float) -> RunStats:
+        stats = compute_stats(records, wall_seconds=wall_seconds)
+        stats.model_idle_seconds = round(self.model_idle_seconds, 3)
+        if self.files.dir.is_dir():
+            self.files.stats.write_text(stats.model_dump_json(indent=2))
+        return stats
+
+
+def generate_dataset(
+    library: str | Path,
+    model: str | Path | LocalModel | None = None,
+    n_rows: int = 100,
+    *,
+    out_dir: str | Path = "out",
+    seed: int = 0,
+    styles: str | dict[str, float] | None = None,
+    config: GenerationConfig | None = None,
+    progress: ProgressReporter | None = None,
+    **settings: Any,
+) -> DatasetResult:
+    """Generate ``n_rows`` candidate rows from ``library`` with a local GGUF ``model``.
+
+    ``model`` is a GGUF path, an already loaded :class:`LocalModel`, or ``None`` to use
+    ``$APIGEN_MODEL`` / the GGUF in ``models/``. Further settings are the fields of
+    :class:`GenerationConfig`; ``config`` replaces all of them. Rerunning with the same
+    ``out_dir`` and settings resumes.
+    """
+    loaded = model if isinstance(model, LocalModel) else None
+    if config is None:
+        values: dict[str, Any] = {"library": str(library), "rows": n_rows,
+                                  "out_dir": str(out_dir), "seed": seed, **settings}
+        if model is not None and loaded is None:
+            values["model"] = str(model)
+        if styles is not None:
+            values["styles"] = styles
+        config = build_config(values)
+    return Pipeline(config, model=loaded, progress=progress).run()

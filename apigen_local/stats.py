@@ -1,0 +1,91 @@
+"""Run statistics, computed from the records themselves so a resumed run reports the whole run."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+
+from pydantic import BaseModel, Field, computed_field
+
+from .types import Record
+
+STAGES = ("format", "dedup", "execution", "semantic")
+
+
+class Rate(BaseModel):
+    """How many rows reached a stage or group, and how many passed it."""
+
+    total: int = 0
+    passed: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def rate(self) -> float:
+        return round(self.passed / self.total, 4) if self.total else 0.0
+
+    def add(self, passed: bool) -> None:
+        self.total += 1
+        self.passed += int(passed)
+
+
+class RunStats(BaseModel):
+    """What ``stats.json`` holds."""
+
+    rows: int = 0
+    accepted: int = 0
+    stages: dict[str, Rate] = Field(default_factory=dict)
+    styles: dict[str, Rate] = Field(default_factory=dict)
+    functions: dict[str, Rate] = Field(default_factory=dict)
+    reasons: dict[str, int] = Field(default_factory=dict)
+    stage_seconds: dict[str, float] = Field(default_factory=dict)
+    wall_seconds: float = 0.0
+    rows_per_minute: float = 0.0
+    tokens_per_second: float = 0.0
+    sandbox_calls: int = 0
+    sandbox_calls_per_second: float = 0.0
+    model_idle_seconds: float = Field(0.0, description="time the model waited for the sandbox")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def acceptance(self) -> float:
+        return round(self.accepted / self.rows, 4) if self.rows else 0.0
+
+
+def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> RunStats:
+    """Aggregate ``records``; ``wall_seconds`` is the elapsed time the run took."""
+    stats = RunStats(wall_seconds=round(wall_seconds, 3))
+    stages = {stage: Rate() for stage in STAGES}
+    styles: dict[str, Rate] = defaultdict(Rate)
+    functions: dict[str, Rate] = defaultdict(Rate)
+    reasons: Counter[str] = Counter()
+    seconds: Counter[str] = Counter()
+    generated_tokens = 0
+    for record in records:
+        stats.rows += 1
+        accepted = record.accepted
+        stats.accepted += int(accepted)
+        for stage, check in (("format", record.format_check), ("dedup", record.dedup_check),
+                             ("execution", record.execution_check),
+                             ("semantic", record.semantic_check)):
+            if check is not None:
+                stages[stage].add(check.passed)
+        styles[record.style].add(accepted)
+        for name in sorted({call.name for call in record.answers}):
+            functions[name].add(accepted)
+        if not accepted and record.rejection is not None:
+            reasons["/".join(record.rejection)] += 1
+        seconds.update(record.timings)
+        generated_tokens += record.tokens.get("generation", 0)
+        stats.sandbox_calls += len(record.execution_result)
+    stats.stages = stages
+    stats.styles = dict(sorted(styles.items()))
+    stats.functions = dict(sorted(functions.items()))
+    stats.reasons = dict(reasons.most_common())
+    stats.stage_seconds = {k: round(v, 3) for k, v in sorted(seconds.items())}
+    if wall_seconds > 0:
+        stats.rows_per_minute = round(stats.rows * 60 / wall_seconds, 2)
+    if seconds["generation"] > 0:
+        stats.tokens_per_second = round(generated_tokens / seconds["generation"], 1)
+    if seconds["execution"] > 0:
+        stats.sandbox_calls_per_second = round(stats.sandbox_calls / seconds["execution"], 1)
+    return stats
