@@ -69,7 +69,13 @@ def _cmd_tools(args: argparse.Namespace) -> int:
     if args.lib.lower().endswith((".json", ".jsonl")):
         tools = load_tool_specs(args.lib)
     else:
-        library = load_library(args.lib, strict=not args.lenient)
+        tools_logger = logging.getLogger(load_library.__module__)
+        level = tools_logger.level
+        tools_logger.setLevel(logging.ERROR)  # its skip warnings would repeat the lines below
+        try:
+            library = load_library(args.lib, strict=not args.lenient)
+        finally:
+            tools_logger.setLevel(level)
         tools, skipped = library.tools, library.skipped
     described = xlam_tools(tools) if args.format == "xlam" else [tool.openai() for tool in tools]
     print(json.dumps(described, indent=2, ensure_ascii=False))

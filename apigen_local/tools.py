@@ -97,7 +97,7 @@ def load_library(path: str | Path, *, strict: bool = True) -> Library:
         try:
             tools.append(_describe(func))
         except _Undescribable as exc:
-            skipped[name] = str(exc)
+            skipped[name] = str(exc).replace(f"{module.__name__}.", "")  # no generated module name
     if skipped and strict:
         listed = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
         raise LibraryError(
