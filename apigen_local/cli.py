@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from rich.console import Console
 from rich.logging import RichHandler
 
-from .errors import ApigenError
+from .errors import ApigenError, ConfigError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _cmd_model_build_tiny(args: argparse.Namespace) -> int:
@@ -84,6 +85,91 @@ def _cmd_tools(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .config import GenerationConfig, build_config
+    from .pipeline import generate_dataset
+    from .progress import RichProgress
+
+    given = {
+        "library": args.library, "model": args.model, "rows": args.rows, "out_dir": args.out,
+        "seed": args.seed, "styles": args.styles, "seed_file": args.seed_file,
+        "n_examples": args.n_examples, "lenient": args.lenient or None, "n_ctx": args.n_ctx,
+        "n_threads": args.threads, "n_gpu_layers": args.gpu_layers,
+        "temperature": args.temperature, "call_timeout": args.call_timeout,
+        "max_containers": args.max_containers, "batch_rows": args.batch_rows,
+        "semantic": False if args.no_semantic else None,
+    }
+    overrides = {key: value for key, value in given.items() if value is not None}
+    if args.config:
+        config = GenerationConfig.from_file(args.config, **overrides)
+    elif "library" not in overrides:
+        raise ConfigError("give --library FILE (or --config FILE with a 'library' setting)")
+    else:
+        config = build_config(overrides)
+    if args.quiet or not console.is_terminal:
+        result = generate_dataset(config.library, config=config)
+    else:
+        with RichProgress(console) as progress:
+            result = generate_dataset(config.library, config=config, progress=progress)
+    _print_stats_summary(result.stats)
+    if result.resumed_rows:
+        print(f"resumed: {result.resumed_rows} rows were already done")
+    print(f"dataset:  {result.dataset_path}")
+    print(f"records:  {result.records_path}")
+    print(f"rejected: {result.rejected_path}")
+    print(f"stats:    {result.stats_path}")
+    return 0
+
+
+def _print_stats_summary(stats: "RunStats") -> None:  # noqa: F821
+    print(f"rows: {stats.rows}  accepted: {stats.accepted} ({stats.acceptance:.0%})")
+    for stage, rate in stats.stages.items():
+        print(f"  {stage:<10} {rate.passed:>6}/{rate.total:<6} passed ({rate.rate:.0%})")
+    for reason, count in stats.reasons.items():
+        print(f"  rejected {reason}: {count}")
+    print(f"  {stats.rows_per_minute} rows/min, {stats.tokens_per_second} tokens/s, "
+          f"{stats.sandbox_calls_per_second} sandbox calls/s, wall {stats.wall_seconds} s")
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .io import RunFiles, read_records
+    from .stats import RunStats, compute_stats
+
+    files = RunFiles(args.dir)
+    if files.stats.is_file():
+        stats = RunStats.model_validate_json(files.stats.read_text())
+    elif files.records.is_file():
+        stats = compute_stats(read_records(files.records))
+    else:
+        raise ConfigError(f"{Path(args.dir)} holds no run (no stats.json or records.jsonl)")
+    if args.json:
+        print(stats.model_dump_json(indent=2))
+        return 0
+    _print_stats_summary(stats)
+    for title, groups in (("style", stats.styles), ("function", stats.functions)):
+        for name, rate in groups.items():
+            print(f"  {title} {name:<24} {rate.passed:>5}/{rate.total:<5} accepted ({rate.rate:.0%})")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .io import RunFiles, read_records, write_export
+
+    files = RunFiles(args.dir)
+    if not files.records.is_file():
+        raise ConfigError(f"{args.dir} holds no records.jsonl to export")
+    records = read_records(files.records)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as handle:
+            count = write_export(records, args.format, handle)
+        console.print(f"wrote {count} rows to {args.out}", highlight=False)
+    else:
+        write_export(records, args.format, sys.stdout)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser; every command has ``--help``."""
     parser = argparse.ArgumentParser(
@@ -129,6 +215,39 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("openai", "xlam"), default="openai", help="schema style (default: openai)"
     )
     tools.set_defaults(handler=_cmd_tools)
+
+    generate = commands.add_parser("generate", help="generate a verified dataset (all three stages)")
+    generate.add_argument("--library", help="Python file or module of functions")
+    generate.add_argument("--model", help="GGUF path (default: $APIGEN_MODEL or the GGUF in models/)")
+    generate.add_argument("--rows", type=int, help="candidate rows to generate (default: 100)")
+    generate.add_argument("--out", help="output directory (default: out); rerun to resume")
+    generate.add_argument("--seed", type=int, help="seed for sampling and decoding (default: 0)")
+    generate.add_argument("--styles", help="style mix, e.g. 'simple=2,multiple,parallel,parallel_multiple'")
+    generate.add_argument("--seed-file", help="few-shot rows in xlam-60k JSONL")
+    generate.add_argument("--n-examples", type=int, help="few-shot examples per prompt (default: 3)")
+    generate.add_argument("--config", help="settings from a .toml, .yaml or .json file")
+    generate.add_argument("--lenient", action="store_true", help="skip undescribable functions")
+    generate.add_argument("--n-ctx", type=int, help="model context size (default: 8192)")
+    generate.add_argument("--threads", type=int, help="llama.cpp threads (default: all cores)")
+    generate.add_argument("--gpu-layers", type=int, help="layers to offload to a GPU (default: 0)")
+    generate.add_argument("--temperature", type=float, help="sampling temperature (default: 0.7)")
+    generate.add_argument("--call-timeout", type=float, help="seconds per sandboxed call (default: 5)")
+    generate.add_argument("--max-containers", type=int, help="sandbox containers in flight (default: 2)")
+    generate.add_argument("--batch-rows", type=int, help="rows per generate/execute batch (default: 8)")
+    generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")
+    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    generate.set_defaults(handler=_cmd_generate)
+
+    stats = commands.add_parser("stats", help="print the statistics of a run directory")
+    stats.add_argument("dir", metavar="DIR")
+    stats.add_argument("--json", action="store_true", help="print stats.json as it is")
+    stats.set_defaults(handler=_cmd_stats)
+
+    export = commands.add_parser("export", help="write a run's accepted rows in another format")
+    export.add_argument("dir", metavar="DIR")
+    export.add_argument("--format", choices=("xlam", "openai", "sharegpt"), default="xlam")
+    export.add_argument("--out", help="output file (default: standard output)")
+    export.set_defaults(handler=_cmd_export)
     return parser
 
 
@@ -148,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print_exception()
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return EXIT_USER_ERROR
+    except BrokenPipeError:  # e.g. `apigen-local export DIR | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         console.print("interrupted")
         return EXIT_INTERRUPTED
