@@ -1,0 +1,188 @@
+"""Stage 1: sampling and prompts are seed-determined; Outlines really constrains the tiny model."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from apigen_local.checks.format import check_generation
+from apigen_local.errors import ConfigError, ConstraintError, ModelError
+from apigen_local.generation import Generator, output_schema
+from apigen_local.json_bounds import SchemaBounds, bound_schema, max_json_bytes
+from apigen_local.model import LocalModel, _widen_number_regex
+from apigen_local.prompts import generation_messages
+from apigen_local.sampling import (
+    ALL_STYLES,
+    STYLE_PLANS,
+    RequestSampler,
+    load_seed_examples,
+    parse_style_mix,
+)
+from apigen_local.tools import load_library
+
+from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS
+
+
+@pytest.fixture(scope="module")
+def library():
+    return load_library(EXAMPLE_LIBRARY)
+
+
+@pytest.fixture(scope="module")
+def examples():
+    return load_seed_examples(EXAMPLE_SEEDS)
+
+
+def test_same_seed_gives_identical_prompts(library, examples) -> None:
+    first = RequestSampler(library.tools, examples, seed=11)
+    second = RequestSampler(library.tools, examples, seed=11)
+    for index in range(60):
+        assert generation_messages(first.request(index)) == generation_messages(second.request(index))
+    # order does not matter: row 40 is the same whether or not rows 0..39 were sampled first
+    assert RequestSampler(library.tools, examples, seed=11).request(40) == first.request(40)
+
+
+def test_different_seeds_give_different_tool_samples(library, examples) -> None:
+    def tool_samples(seed: int) -> list[list[str]]:
+        sampler = RequestSampler(library.tools, examples, seed=seed)
+        return [[t.name for t in sampler.request(i).tools] for i in range(40)]
+
+    assert tool_samples(1) != tool_samples(2)
+
+
+def test_styles_follow_their_plans_and_the_mix(library, examples) -> None:
+    sampler = RequestSampler(library.tools, examples, seed=3)
+    styles = Counter()
+    for index in range(400):
+        request = sampler.request(index)
+        plan = STYLE_PLANS[request.style]
+        styles[request.style] += 1
+        assert plan.min_tools <= len(request.tools) <= plan.max_tools
+        assert len({t.name for t in request.tools}) == len(request.tools)
+        assert (request.min_calls, request.max_calls) == (plan.min_calls, plan.max_calls)
+        assert len(request.examples) == 3
+    assert set(styles) == set(ALL_STYLES)
+    only_parallel = RequestSampler(library.tools, examples, seed=3,
+                                   styles=parse_style_mix("parallel"))
+    assert {only_parallel.request(i).style for i in range(30)} == {"parallel"}
+
+
+def test_style_mix_errors_are_clear() -> None:
+    assert parse_style_mix("simple=3,parallel-multiple=1") == {"simple": 0.75, "parallel_multiple": 0.25}
+    with pytest.raises(ConfigError, match="unknown query style 'fancy'"):
+        parse_style_mix("fancy")
+    with pytest.raises(ConfigError, match="weight of zero"):
+        parse_style_mix("simple=0")
+
+
+def test_seed_file_errors_are_clear(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match="holds no example"):
+        load_seed_examples(empty)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"query": "q", "answers": "[]"}\n{"query": \n')
+    with pytest.raises(ConfigError, match="line 2"):
+        load_seed_examples(broken)
+
+
+def test_bounds_reach_every_string_list_and_number() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}},
+            "count": {"type": "integer"},
+            "ratio": {"type": "number"},
+            "extra": {"type": "object"},
+        },
+    }
+    bounded = bound_schema(schema, SchemaBounds())
+    props = bounded["properties"]
+    assert props["name"]["maxLength"] == 48
+    assert props["tags"]["maxItems"] == 4 and props["tags"]["items"]["maxLength"] == 5
+    assert props["count"]["maxDigits"] == 6 and props["ratio"]["maxDigitsFraction"] == 4
+    assert props["extra"]["additionalProperties"] is False
+    assert "maxLength" not in schema["properties"]["name"]  # the input is not modified
+    assert max_json_bytes(bounded) < 2000
+
+
+def test_bounded_numbers_may_have_one_integer_digit() -> None:
+    from outlines_core.json_schema import build_regex_from_schema
+
+    number = {"type": "number"}
+    bounded = bound_schema(number, SchemaBounds())
+    regex = _widen_number_regex(build_regex_from_schema(json.dumps(bounded)))
+    for text in ("9.8", "0", "-12.25", "123456.5"):
+        assert re.fullmatch(regex, text), text
+    assert not re.fullmatch(regex, "1234567")  # seven integer digits are out of bounds
+
+
+@pytest.mark.model
+def test_chat_template_comes_from_the_gguf(local_model: LocalModel) -> None:
+    prompt = local_model.render([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
+    assert prompt == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
+
+
+@pytest.mark.model
+def test_two_hundred_pairs_all_parse_and_pass_the_format_checker(local_model, library, examples) -> None:
+    sampler = RequestSampler(library.tools, examples, seed=5)
+    generator = Generator(local_model)
+    styles: Counter[str] = Counter()
+    failures = []
+    for index in range(200):
+        request = sampler.request(index)
+        styles[request.style] += 1
+        text = generator.generate(request).text
+        [(pair, check)] = check_generation(text, request.tools, min_calls=request.min_calls,
+                                           max_calls=request.max_calls)
+        if not check.passed:
+            failures.append((request.style, check.reason, check.detail, text[-200:]))
+    assert set(styles) == set(ALL_STYLES)
+    assert failures == []
+
+
+@pytest.mark.model
+def test_constraint_is_compiled_once_per_tool_set(local_model, library) -> None:
+    schema = output_schema(library.tools[:12], min_calls=1, max_calls=1)
+    local_model.constraint(schema)
+    compiled = len(local_model.compile_seconds)
+    assert local_model.constraint(schema) is local_model.constraint(schema)
+    assert len(local_model.compile_seconds) == compiled
+
+
+@pytest.mark.model
+def test_start_up_check_fails_loudly_without_numba(tiny_model_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "numba", None)
+    with pytest.raises(ConstraintError, match="numba is not installed"):
+        LocalModel(tiny_model_path, n_ctx=1024)
+
+
+@pytest.mark.model
+def test_start_up_check_catches_an_inactive_constraint(tiny_model_path, monkeypatch) -> None:
+    # A processor that lets every token through stands for a constraint that silently failed.
+    monkeypatch.setattr(LocalModel, "constraint", lambda self, schema: _PassThrough())
+    with pytest.raises(ConstraintError, match="constraint is not active"):
+        LocalModel(tiny_model_path, n_ctx=1024)
+
+
+class _PassThrough:
+    def reset(self) -> None: ...
+
+    def __call__(self, input_ids, scores):
+        return scores
+
+
+@pytest.mark.model
+def test_model_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        LocalModel(tmp_path / "missing.gguf")
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 24)
+    with pytest.raises(ModelError, match="could not load"):
+        LocalModel(truncated)
