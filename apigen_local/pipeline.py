@@ -96,6 +96,7 @@ class Pipeline:
         """Run (or resume) to ``config.rows`` records and return the result."""
         cfg = self.config
         started = time.perf_counter()
+        model_path = None if self._model is not None else find_model(cfg.model)
         library = load_library(cfg.library, strict=not cfg.lenient)
         examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
         done = self.files.open(cfg.identity())
@@ -111,7 +112,7 @@ class Pipeline:
                 dedup.check(record.id, record.query)
         try:
             if pending:
-                records += self._run_pending(pending, library, examples, dedup)
+                records += self._run_pending(pending, library, examples, dedup, model_path)
         finally:
             self.files.close()
             stats = self._write_stats(records, previous_wall + time.perf_counter() - started)
@@ -123,7 +124,7 @@ class Pipeline:
 
     # -- the loop ----------------------------------------------------------------------------
     def _run_pending(self, pending: list[int], library: Library, examples: list[Any],
-                     dedup: _Deduplicator) -> list[Record]:
+                     dedup: _Deduplicator, model_path: Path | None) -> list[Record]:
         cfg = self.config
         sampler = RequestSampler(library.tools, examples, seed=cfg.seed, styles=cfg.styles,
                                  n_examples=cfg.n_examples)
@@ -132,7 +133,7 @@ class Pipeline:
         with SandboxExecutor(library.path, max_containers=cfg.max_containers,
                              call_timeout=cfg.call_timeout) as sandbox:
             model = self._model or LocalModel(
-                find_model(cfg.model), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
+                model_path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed,
             )
             try:
