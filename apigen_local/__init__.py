@@ -1,4 +1,13 @@
-"""apigen-local: verifiable function-calling datasets from a local GGUF model, fully offline."""
+"""apigen-local: verifiable function-calling datasets from a local GGUF model, fully offline.
+
+The public API is what ``__all__`` lists. The heavy parts (llama.cpp, Docker, transformers) are
+imported on first use, so ``import apigen_local`` and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ApigenError,
@@ -11,16 +20,44 @@ from .errors import (
     SandboxError,
 )
 
+if TYPE_CHECKING:
+    from .config import GenerationConfig
+    from .executor import SandboxExecutor
+    from .model import LocalModel
+    from .pipeline import DatasetResult, generate_dataset
+    from .tools import load_library
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "GenerationConfig": ".config",
+    "SandboxExecutor": ".executor",
+    "LocalModel": ".model",
+    "DatasetResult": ".pipeline",
+    "generate_dataset": ".pipeline",
+    "load_library": ".tools",
+}
 
 __all__ = [
     "ApigenError",
     "ConfigError",
     "ConstraintError",
+    "DatasetResult",
     "DockerUnavailableError",
+    "GenerationConfig",
     "ImageMissingError",
     "LibraryError",
+    "LocalModel",
     "ModelError",
     "SandboxError",
+    "SandboxExecutor",
     "__version__",
+    "generate_dataset",
+    "load_library",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'apigen_local' has no attribute {name!r}")
