@@ -31,7 +31,9 @@ class GenerationConfig(BaseModel):
     n_ctx: int = Field(8192, ge=512)
     n_threads: int | None = None
     n_gpu_layers: int = 0
-    max_tokens: int = Field(1024, ge=64)
+    max_tokens: int | None = Field(
+        None, ge=64, description="token cap per generation; default: the longest text the schema admits"
+    )
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     # sandbox
     call_timeout: float = Field(5.0, gt=0)
@@ -40,7 +42,6 @@ class GenerationConfig(BaseModel):
     batch_rows: int = Field(8, ge=1, description="rows generated before their calls are executed")
     # judge
     semantic: bool = Field(True, description="run the semantic checker")
-    judge_max_tokens: int = Field(160, ge=32)
     result_chars: int = Field(400, ge=50)
 
     @field_validator("styles", mode="before")

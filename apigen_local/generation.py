@@ -56,9 +56,12 @@ def output_schema(
 
 
 class Generator:
-    """Turns a :class:`GenerationRequest` into the model's raw, constrained output."""
+    """Turns a :class:`GenerationRequest` into the model's raw, constrained output.
 
-    def __init__(self, model: LocalModel, *, max_tokens: int = 1024, temperature: float = 0.7,
+    ``max_tokens=None`` lets the schema's length bound set the budget, so JSON is never cut.
+    """
+
+    def __init__(self, model: LocalModel, *, max_tokens: int | None = None, temperature: float = 0.7,
                  bounds: SchemaBounds | None = None) -> None:
         self.model = model
         self.max_tokens = max_tokens

@@ -100,7 +100,7 @@ class Pipeline:
         library = load_library(cfg.library, strict=not cfg.lenient)
         examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
         done = self.files.open(cfg.identity())
-        previous_wall = self._previous_wall_seconds() if done else 0.0
+        previous_wall = previous_wall_seconds(self.files) if done else 0.0
         pending = [i for i in range(cfg.rows) if i not in {r.id for r in done}]
         records = list(done)
         if self.progress is not None:
@@ -138,8 +138,8 @@ class Pipeline:
             )
             try:
                 generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
-                judge = SemanticChecker(model, max_tokens=cfg.judge_max_tokens,
-                                        result_chars=cfg.result_chars) if cfg.semantic else None
+                judge = (SemanticChecker(model, result_chars=cfg.result_chars)
+                         if cfg.semantic else None)
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox") as pool:
                     in_flight: _InFlight | None = None
                     for start in range(0, len(pending), cfg.batch_rows):
@@ -194,16 +194,9 @@ class Pipeline:
         runnable = [r for r in batch if r.dedup_check is not None and r.dedup_check.passed]
         share = seconds / max(1, len(runnable))
         for record, outcome in zip(runnable, outcomes):
-            record.execution_result = outcome.results
-            record.execution_check = outcome.check
-            record.timings["execution"] = round(share, 4)
-            if judge is not None and outcome.check.passed and record.query is not None:
-                verdict = judge.judge(record.query, record.tools, record.answers, outcome.results,
-                                      seed=record.id + self.config.seed * 1_000_003)
-                record.semantic_check, record.thought = verdict.check, verdict.thought
-                record.raw_verdict = verdict.raw
-                record.timings["semantic"] = round(verdict.seconds, 4)
-                record.tokens["semantic"] = verdict.completion_tokens
+            store_execution(record, outcome, share)
+            if judge is not None and outcome.check.passed:
+                store_verdict(record, judge, seed=record.id + self.config.seed * 1_000_003)
         for record in batch:
             self.files.append(record)
             if self.progress is not None:
@@ -211,18 +204,47 @@ class Pipeline:
         return batch
 
     # -- stats ---------------------------------------------------------------------------------
-    def _previous_wall_seconds(self) -> float:
-        try:
-            return RunStats.model_validate_json(self.files.stats.read_text()).wall_seconds
-        except (OSError, ValueError):
-            return 0.0
-
     def _write_stats(self, records: Sequence[Record], wall_seconds: float) -> RunStats:
-        stats = compute_stats(records, wall_seconds=wall_seconds)
-        stats.model_idle_seconds = round(self.model_idle_seconds, 3)
-        if self.files.dir.is_dir():
-            self.files.stats.write_text(stats.model_dump_json(indent=2))
-        return stats
+        return write_stats(self.files, records, wall_seconds,
+                           model_idle_seconds=self.model_idle_seconds)
+
+
+# -- pieces shared with verify -----------------------------------------------------------------
+def store_execution(record: Record, outcome: RowExecution, seconds: float) -> None:
+    """Put one row's sandbox results, execution verdict and time share on its record."""
+    record.execution_result = outcome.results
+    record.execution_check = outcome.check
+    record.timings["execution"] = round(seconds, 4)
+
+
+def store_verdict(record: Record, judge: SemanticChecker, *, seed: int) -> None:
+    """Judge an executed record with the semantic checker and put the verdict on it."""
+    if record.query is None:
+        return
+    verdict = judge.judge(record.query, record.tools, record.answers, record.execution_result,
+                          seed=seed)
+    record.semantic_check, record.thought = verdict.check, verdict.thought
+    record.raw_verdict = verdict.raw
+    record.timings["semantic"] = round(verdict.seconds, 4)
+    record.tokens["semantic"] = verdict.completion_tokens
+
+
+def previous_wall_seconds(files: RunFiles) -> float:
+    """The wall time a resumed run had already spent, from its ``stats.json`` (0 if none)."""
+    try:
+        return RunStats.model_validate_json(files.stats.read_text()).wall_seconds
+    except (OSError, ValueError):
+        return 0.0
+
+
+def write_stats(files: RunFiles, records: Sequence[Record], wall_seconds: float, *,
+                model_idle_seconds: float = 0.0) -> RunStats:
+    """Compute the run's statistics from ``records`` and write ``stats.json``."""
+    stats = compute_stats(records, wall_seconds=wall_seconds)
+    stats.model_idle_seconds = round(model_idle_seconds, 3)
+    if files.dir.is_dir():
+        files.stats.write_text(stats.model_dump_json(indent=2))
+    return stats
 
 
 def generate_dataset(

@@ -57,7 +57,7 @@ def parse_verdict(text: str) -> tuple[str, bool] | None:
 class SemanticChecker:
     """Judges rows with an already loaded :class:`LocalModel` (the generator's own instance)."""
 
-    def __init__(self, model: LocalModel, *, max_tokens: int = 160, temperature: float = 0.0,
+    def __init__(self, model: LocalModel, *, max_tokens: int | None = None, temperature: float = 0.0,
                  result_chars: int = 400) -> None:
         self.model = model
         self.max_tokens = max_tokens
