@@ -122,8 +122,9 @@ def _load_base_from_tar(client: "docker.DockerClient", archive: Path) -> str:
     try:
         with open(archive, "rb") as handle:
             images = client.images.load(handle)
-    except docker.errors.APIError as exc:
-        raise ConfigError(f"{archive} is not a 'docker save' archive: {exc.explanation}") from exc
+    except docker.errors.DockerException as exc:  # APIError or ImageLoadError
+        detail = getattr(exc, "explanation", None) or str(exc)
+        raise ConfigError(f"{archive} is not a 'docker save' archive: {detail}") from exc
     if not images:
         raise ConfigError(f"{archive} holds no image")
     image = images[0]

@@ -57,3 +57,30 @@ def test_mirror_is_read_from_apt_sources() -> None:
     assert mirror_from_sources([deb822], "bookworm") == "http://mirror.example/debian"
     assert mirror_from_sources([one_line], "bookworm") == "http://other.example/debian"
     assert mirror_from_sources([deb822], "trixie") is None
+
+
+def test_missing_engine_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from apigen_local import docker_client
+
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setattr(docker_client.shutil, "which", lambda name: None)
+    message = docker_client._diagnose(FileNotFoundError("No such file or directory"))
+    assert "not installed" in message and "apt-get install -y docker.io" in message
+
+
+def test_base_image_from_a_docker_save_archive(docker_client, sandbox_image: str, tmp_path) -> None:
+    from apigen_local.sandbox_image import BASE_REPOSITORY, _find_local_base, _load_base_from_tar
+
+    base = _find_local_base(docker_client)
+    assert base is not None and base.startswith((BASE_REPOSITORY, "python:"))
+    archive = tmp_path / "base.tar"
+    with open(archive, "wb") as handle:
+        for chunk in docker_client.images.get(base).save(named=True):
+            handle.write(chunk)
+    assert _load_base_from_tar(docker_client, archive) == base
+    not_an_archive = tmp_path / "junk.tar"
+    not_an_archive.write_bytes(b"junk")
+    from apigen_local.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a 'docker save' archive"):
+        _load_base_from_tar(docker_client, not_an_archive)
