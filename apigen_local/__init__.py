@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .model import LocalModel
     from .pipeline import DatasetResult, generate_dataset
     from .tools import load_library
+    from .verify import verify_dataset
 
 __version__ = "0.1.0"
 
@@ -36,6 +37,7 @@ _LAZY = {
     "DatasetResult": ".pipeline",
     "generate_dataset": ".pipeline",
     "load_library": ".tools",
+    "verify_dataset": ".verify",
 }
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "__version__",
     "generate_dataset",
     "load_library",
+    "verify_dataset",
 ]
 
 

@@ -121,6 +121,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .progress import RichProgress
+    from .verify import verify_dataset
+
+    settings = {"stages": args.stages, "model": args.model, "lenient": args.lenient,
+                "call_timeout": args.call_timeout, "max_containers": args.max_containers,
+                "batch_rows": args.batch_rows, "n_threads": args.threads}
+    given = {key: value for key, value in settings.items() if value is not None}
+    if args.quiet or not console.is_terminal:
+        result = verify_dataset(args.rows, args.library, out_dir=args.out, **given)
+    else:
+        with RichProgress(console, label="verifying") as progress:
+            result = verify_dataset(args.rows, args.library, out_dir=args.out,
+                                    progress=progress, **given)
+    _print_stats_summary(result.stats)
+    if result.resumed_rows:
+        print(f"resumed: {result.resumed_rows} rows were already done")
+    print(f"dataset:  {result.dataset_path}")
+    print(f"records:  {result.records_path}")
+    print(f"rejected: {result.rejected_path}")
+    print(f"stats:    {result.stats_path}")
+    return 0
+
+
 def _print_stats_summary(stats: "RunStats") -> None:  # noqa: F821
     print(f"rows: {stats.rows}  accepted: {stats.accepted} ({stats.acceptance:.0%})")
     for stage, rate in stats.stages.items():
@@ -237,6 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
     generate.set_defaults(handler=_cmd_generate)
+
+    verify = commands.add_parser(
+        "verify", help="run the checkers over an existing dataset and keep the rows that pass"
+    )
+    verify.add_argument("rows", metavar="ROWS", help="JSONL rows in the xlam-60k or OpenAI chat form")
+    verify.add_argument("--library", required=True, help="Python file or module the rows call")
+    verify.add_argument("--model", help="GGUF path for the semantic stage (without it, skipped)")
+    verify.add_argument("--stages", help="comma-separated, from format,execution,semantic (default: all)")
+    verify.add_argument("--out", required=True, help="output directory; rerun to resume")
+    verify.add_argument("--lenient", action="store_true", help="skip undescribable functions")
+    verify.add_argument("--call-timeout", type=float, help="seconds per sandboxed call (default: 5)")
+    verify.add_argument("--max-containers", type=int, help="sandbox containers in flight (default: 2)")
+    verify.add_argument("--batch-rows", type=int, help="rows per execute batch (default: 64)")
+    verify.add_argument("--threads", type=int, help="llama.cpp threads (default: all cores)")
+    verify.add_argument("--quiet", action="store_true", help="no progress bar")
+    verify.set_defaults(handler=_cmd_verify)
 
     stats = commands.add_parser("stats", help="print the statistics of a run directory")
     stats.add_argument("dir", metavar="DIR")

@@ -13,10 +13,10 @@ from .types import Record
 class RichProgress:
     """Implements the pipeline's ``ProgressReporter`` with a live bar; use as a context manager."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, label: str = "generating") -> None:
         self._counts: Counter[str] = Counter()
         self._progress = Progress(
-            TextColumn("[bold]generating"),
+            TextColumn(f"[bold]{label}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[rates]}"),
@@ -39,8 +39,8 @@ class RichProgress:
     def advance(self, record: Record) -> None:
         counts = self._counts
         counts["rows"] += 1
-        counts["format"] += int(record.format_check.passed and bool(record.dedup_check)
-                                and record.dedup_check.passed)
+        counts["format"] += int(record.format_check.passed
+                                and (record.dedup_check is None or record.dedup_check.passed))
         counts["execution"] += int(record.keep_row_after_execution_check)
         counts["accepted"] += int(record.accepted)
         rows = counts["rows"]

@@ -77,7 +77,7 @@ class Record(BaseModel):
 
     id: int
     seed: int
-    style: QueryStyle
+    style: QueryStyle | Literal["unknown"]  # "unknown": a verified row without tools or calls
     tools: list[Tool]
     examples: list[dict[str, str]] = Field(default_factory=list)
     raw_output: str = ""
@@ -93,6 +93,7 @@ class Record(BaseModel):
     model_name: str = ""
     timings: dict[str, float] = Field(default_factory=dict)
     tokens: dict[str, int] = Field(default_factory=dict)
+    stages: list[Stage] | None = None  # the stages a verify run asked for; None: every stage
 
     @property
     def keep_row_after_execution_check(self) -> bool:
@@ -115,6 +116,6 @@ class Record(BaseModel):
         for stage, check in stages:
             if check is not None and not check.passed:
                 return stage, check.reason or "failed"  # type: ignore[return-value]
-        if self.execution_check is None:
+        if self.execution_check is None and (self.stages is None or "execution" in self.stages):
             return "execution", "not_executed"
         return None
