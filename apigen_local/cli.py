@@ -111,13 +111,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     else:
         with RichProgress(console) as progress:
             result = generate_dataset(config.library, config=config, progress=progress)
-    _print_stats_summary(result.stats)
-    if result.resumed_rows:
-        print(f"resumed: {result.resumed_rows} rows were already done")
-    print(f"dataset:  {result.dataset_path}")
-    print(f"records:  {result.records_path}")
-    print(f"rejected: {result.rejected_path}")
-    print(f"stats:    {result.stats_path}")
+    _print_result(result)
     return 0
 
 
@@ -135,6 +129,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         with RichProgress(console, label="verifying") as progress:
             result = verify_dataset(args.rows, args.library, out_dir=args.out,
                                     progress=progress, **given)
+    _print_result(result)
+    return 0
+
+
+def _print_result(result: "DatasetResult") -> None:  # noqa: F821
     _print_stats_summary(result.stats)
     if result.resumed_rows:
         print(f"resumed: {result.resumed_rows} rows were already done")
@@ -142,7 +141,6 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     print(f"records:  {result.records_path}")
     print(f"rejected: {result.rejected_path}")
     print(f"stats:    {result.stats_path}")
-    return 0
 
 
 def _print_stats_summary(stats: "RunStats") -> None:  # noqa: F821
