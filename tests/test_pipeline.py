@@ -52,6 +52,20 @@ def test_thirty_rows_end_to_end(tmp_path: Path, local_model) -> None:
         assert row["stage"] in {"format", "dedup", "execution", "semantic"} and row["reason"]
     stats = json.loads(result.stats_path.read_text())
     assert stats["sandbox_calls"] > 0 and stats["tokens_per_second"] > 0
+    _assert_loads_with_hf_datasets(result.dataset_path, len(dataset), tmp_path)
+
+
+def _assert_loads_with_hf_datasets(path: Path, rows: int, tmp_path: Path) -> None:
+    """dataset.jsonl is what `datasets.load_dataset("json", ...)` reads, column for column."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import datasets
+
+    loaded = datasets.load_dataset("json", data_files=str(path), split="train",
+                                   cache_dir=str(tmp_path / "hf-cache"))
+    assert loaded.num_rows == rows
+    assert set(loaded.column_names) == {"id", "query", "answers", "tools"}
+    assert all(isinstance(json.loads(answers), list) for answers in loaded["answers"])
 
 
 def _generate_command(out: Path, rows: int) -> list[str]:
