@@ -3,7 +3,7 @@ completion per request. The format checker validates the text afterwards, indepe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .json_bounds import SchemaBounds, bound_schema
@@ -72,6 +72,11 @@ class Generator:
         """The output schema for ``request``."""
         return output_schema(request.tools, min_calls=request.min_calls,
                              max_calls=request.max_calls, bounds=self.bounds)
+
+    def prepare(self, requests: Iterable[GenerationRequest]) -> None:
+        """Compile the constraints of upcoming ``requests`` in the background (see
+        :meth:`LocalModel.prepare`)."""
+        self.model.prepare(self.schema(request) for request in requests)
 
     def generate(self, request: GenerationRequest) -> Completion:
         """One constrained completion for ``request``."""

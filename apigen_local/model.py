@@ -9,10 +9,12 @@ import os
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import BaseModel
 
 from .errors import ConstraintError, ModelError
@@ -21,6 +23,7 @@ from .model_files import check_gguf
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
+    from outlines_core import Index
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +39,57 @@ _PROBE_SCHEMA: dict[str, Any] = {
 }
 
 
+# llama.cpp's own sampling defaults (as in ``Llama.create_completion``).
+_SAMPLING: dict[str, Any] = {"top_k": 40, "top_p": 0.95, "min_p": 0.05, "repeat_penalty": 1.0}
+
+
 class Completion(BaseModel):
-    """One constrained completion and its cost."""
+    """One completion and its cost."""
 
     text: str
     prompt_tokens: int
     completion_tokens: int
-    seconds: float
+    seconds: float  # wall time of the request, including waiting for its constraint
+    cached_tokens: int = 0  # prompt tokens whose KV state was reused from the previous request
+
+
+class JsonConstraint:
+    """Outlines' regex constraint applied to llama.cpp's logits, one bitmask per token.
+
+    A lean replacement for ``OutlinesCoreLogitsProcessor`` on the llama.cpp path: the same
+    ``outlines_core`` ``Guide`` and numba kernel, without the per-token tensor-adapter wrapping.
+    ``keep`` clears the bits of control and end-of-generation tokens other than EOS: Outlines
+    reads them as plain text (``<|endoftext|>``) and may allow them inside a JSON string, but
+    llama.cpp stops at any end-of-generation token and would cut the JSON short.
+    """
+
+    def __init__(self, index: Index, keep: np.ndarray) -> None:
+        self.index = index
+        self._keep = keep
+        self._mask = np.empty_like(keep)
+        self._address = self._mask.ctypes.data
+        self._guide: Any = None
+
+    def reset(self) -> None:
+        """Start a new completion."""
+        self._guide = None
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        from outlines_core import Guide
+        from outlines_core.kernels.numpy import apply_token_bitmask_inplace
+
+        guide = self._guide
+        if guide is None:
+            guide = self._guide = Guide(self.index)
+        else:
+            last = int(input_ids[-1])
+            # as Outlines does: a finished guide only advances on a token it still accepts
+            if not guide.is_finished() or guide.accepts_tokens([last]):
+                guide.advance(token_id=last, return_tokens=False)
+        guide.write_mask_into(self._address, self._mask.size, self._mask.itemsize)
+        np.bitwise_and(self._mask, self._keep, out=self._mask)
+        apply_token_bitmask_inplace(scores[np.newaxis], self._mask)
+        return scores
 
 
 class LocalModel:
@@ -70,11 +117,15 @@ class LocalModel:
         self.name = str(self._llama.metadata.get("general.name") or self.path.stem)
         self._template = self._chat_formatter()
         import outlines
+        from outlines.backends.outlines_core import OutlinesCoreBackend
 
-        self._outlines = outlines.from_llamacpp(self._llama, chat_mode=False)
-        self._banned_tokens = _special_tokens(self._llama)
-        self._constraints: OrderedDict[str, Any] = OrderedDict()
+        self._vocabulary = OutlinesCoreBackend(
+            outlines.from_llamacpp(self._llama, chat_mode=False)).vocabulary
+        self._keep = _keep_mask(self._llama.n_vocab(), _special_tokens(self._llama))
+        self._constraints: OrderedDict[str, JsonConstraint] = OrderedDict()
         self._cache_size = constraint_cache_size
+        self._compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="constraint")
+        self._compiling: dict[str, Future[JsonConstraint]] = {}
         self.compile_seconds: list[float] = []
         if verify:
             self.verify_constraint()
@@ -87,11 +138,18 @@ class LocalModel:
         self.close()
 
     def close(self) -> None:
-        """Free the llama.cpp context."""
+        """Free the llama.cpp context and stop compiling constraints."""
+        self._compiler.shutdown(wait=True, cancel_futures=True)
+        self._compiling.clear()
         self._constraints.clear()
         close = getattr(self._llama, "close", None)
         if close is not None:
             close()
+
+    @property
+    def llama(self) -> Llama:
+        """The underlying ``llama_cpp.Llama`` (for benchmarks and low-level use)."""
+        return self._llama
 
     # -- prompting --------------------------------------------------------------------------
     def _chat_formatter(self) -> Any:
@@ -117,30 +175,46 @@ class LocalModel:
         """The prompt text for ``messages``, through the model's own chat template."""
         return self._template(messages=list(messages)).prompt
 
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` takes in this model's vocabulary."""
-        return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True))
-
     # -- constrained generation -------------------------------------------------------------
-    def constraint(self, schema: dict[str, Any]) -> Any:
-        """Outlines' logits processor for ``schema``, compiled once and cached (LRU)."""
-        from outlines.backends import get_regex_logits_processor
-        from outlines_core.json_schema import build_regex_from_schema
+    def constraint(self, schema: dict[str, Any]) -> JsonConstraint:
+        """The logits processor for ``schema``, compiled once and cached (LRU, keyed by schema).
 
-        try:
-            regex = _widen_number_regex(build_regex_from_schema(json.dumps(schema), JSON_WHITESPACE))
-        except Exception as exc:  # outlines_core raises plain errors for unsupported schemas
-            raise ConstraintError(f"cannot turn the output schema into a constraint: {exc}") from exc
-        cached = self._constraints.get(regex)
+        Waits for a compilation :meth:`prepare` started, or compiles now.
+        """
+        key = _schema_key(schema)
+        cached = self._constraints.get(key)
         if cached is not None:
-            self._constraints.move_to_end(regex)
+            self._constraints.move_to_end(key)
             return cached
-        started = time.perf_counter()
-        built = get_regex_logits_processor("outlines_core", self._outlines, regex)
-        self.compile_seconds.append(time.perf_counter() - started)
-        self._constraints[regex] = built
+        compiling = self._compiling.pop(key, None)
+        built = compiling.result() if compiling is not None else self._compile(key)
+        self._constraints[key] = built
         if len(self._constraints) > self._cache_size:
             self._constraints.popitem(last=False)
+        return built
+
+    def prepare(self, schemas: Iterable[dict[str, Any]]) -> None:
+        """Start compiling the constraints of ``schemas`` in a background thread.
+
+        outlines_core builds its index without holding the GIL, so the compilation of the next
+        requests' constraints overlaps with decoding the current one.
+        """
+        for schema in schemas:
+            key = _schema_key(schema)
+            if key not in self._constraints and key not in self._compiling:
+                self._compiling[key] = self._compiler.submit(self._compile, key)
+
+    def _compile(self, key: str) -> JsonConstraint:
+        from outlines_core import Index
+        from outlines_core.json_schema import build_regex_from_schema
+
+        started = time.perf_counter()
+        try:
+            regex = _widen_number_regex(build_regex_from_schema(key, JSON_WHITESPACE))
+        except Exception as exc:  # outlines_core raises plain errors for unsupported schemas
+            raise ConstraintError(f"cannot turn the output schema into a constraint: {exc}") from exc
+        built = JsonConstraint(Index(regex, self._vocabulary), self._keep)
+        self.compile_seconds.append(time.perf_counter() - started)
         return built
 
     def complete_json(
@@ -155,52 +229,57 @@ class LocalModel:
         """Generate text for ``messages`` that the constraint keeps inside ``schema``.
 
         ``max_tokens`` defaults to the longest text the schema admits (see
-        :func:`~apigen_local.json_bounds.max_json_bytes`), so output is never cut short. The text is returned as produced; callers validate it themselves. llama.cpp keeps the
-        evaluated prompt between calls, so a shared prefix (system prompt, examples) is reused.
+        :func:`~apigen_local.json_bounds.max_json_bytes`), so output is never cut short. The text
+        is returned as produced; callers validate it themselves. llama.cpp keeps the evaluated
+        prompt between calls, so a shared prefix (system prompt, examples) is not evaluated again.
         """
-        from llama_cpp import LogitsProcessorList
-
+        started = time.perf_counter()
         processor = self.constraint(schema)
         processor.reset()
-        prompt = self.render(messages)
-        started = time.perf_counter()
-        out = self._llama.create_completion(
-            prompt,
-            max_tokens=max_json_bytes(schema) + 4 if max_tokens is None else max_tokens,
-            temperature=temperature,
-            seed=self.seed if seed is None else seed,
-            logits_processor=LogitsProcessorList([processor, self._ban_control_tokens]),
-        )
-        usage = out["usage"]
-        return Completion(
-            text=out["choices"][0]["text"],
-            prompt_tokens=usage["prompt_tokens"],
-            completion_tokens=usage["completion_tokens"],
-            seconds=time.perf_counter() - started,
-        )
-
-    def _ban_control_tokens(self, input_ids: Any, scores: Any) -> Any:
-        """Never sample a control or end-of-generation token other than EOS.
-
-        Outlines reads them as plain text (``<|endoftext|>``) and may allow them inside a JSON
-        string, but llama.cpp stops at any end-of-generation token and cuts the JSON short.
-        """
-        scores[self._banned_tokens] = -float("inf")
-        return scores
+        budget = max_json_bytes(schema) + 4 if max_tokens is None else max_tokens
+        return self._complete(self.render(messages), budget, temperature, seed, processor,
+                              started=started)
 
     def complete_text(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256,
                       temperature: float = 0.7, seed: int | None = None) -> Completion:
         """Unconstrained generation (used by benchmarks to compare against constrained decoding)."""
-        prompt = self.render(messages)
-        started = time.perf_counter()
-        out = self._llama.create_completion(
-            prompt, max_tokens=max_tokens, temperature=temperature,
-            seed=self.seed if seed is None else seed,
-        )
-        seconds = time.perf_counter() - started
-        usage = out["usage"]
-        return Completion(text=out["choices"][0]["text"], prompt_tokens=usage["prompt_tokens"],
-                          completion_tokens=usage["completion_tokens"], seconds=seconds)
+        return self._complete(self.render(messages), max_tokens, temperature, seed, None,
+                              started=time.perf_counter())
+
+    def _complete(self, prompt: str, max_tokens: int, temperature: float, seed: int | None,
+                  processor: Any, *, started: float) -> Completion:
+        """Tokenise once, decode until end of generation or ``max_tokens``, detokenise once.
+
+        ``Llama.create_completion`` detokenises the whole completion after every token (quadratic
+        in its length); this loop does the same sampling without that.
+        """
+        import llama_cpp
+
+        llama = self._llama
+        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+        bos = llama.token_bos()
+        if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # the template wrote its own BOS
+            tokens = tokens[1:]
+        room = llama.n_ctx() - len(tokens)
+        if room <= 0:
+            raise ModelError(f"the prompt takes {len(tokens)} tokens, more than the context "
+                             f"window of {llama.n_ctx()}: raise n_ctx")
+        cached = _reused_prefix(llama.input_ids[:llama.n_tokens], tokens)
+        llama.set_seed(self.seed if seed is None else seed)
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        processors = None if processor is None else llama_cpp.LogitsProcessorList([processor])
+        generated: list[int] = []
+        budget = min(max_tokens, room)
+        for token in llama.generate(tokens, temp=temperature, logits_processor=processors,
+                                    **_SAMPLING):
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                break
+            generated.append(token)
+            if len(generated) >= budget:
+                break
+        text = llama.detokenize(generated).decode("utf-8", errors="ignore")
+        return Completion(text=text, prompt_tokens=len(tokens), completion_tokens=len(generated),
+                          seconds=time.perf_counter() - started, cached_tokens=cached)
 
     def verify_constraint(self) -> None:
         """Fail loudly unless Outlines really constrains llama.cpp's sampling.
@@ -241,6 +320,30 @@ def _special_tokens(llama: Llama) -> list[int]:
         if token != eos and (llama_cpp.llama_vocab_is_control(vocab, token)
                              or llama_cpp.llama_vocab_is_eog(vocab, token))
     ]
+
+
+def _schema_key(schema: dict[str, Any]) -> str:
+    """The schema as compact JSON: the constraint cache key and outlines_core's input."""
+    return json.dumps(schema, separators=(",", ":"))
+
+
+def _keep_mask(n_vocab: int, banned: Sequence[int]) -> np.ndarray:
+    """A token bitmask (Outlines' layout) with every bit set except those of ``banned``."""
+    from outlines_core.kernels.numpy import allocate_token_bitmask
+
+    keep = allocate_token_bitmask(n_vocab)
+    bits = np.unpackbits(keep.view(np.uint8), bitorder="little")
+    bits[list(banned)] = 0
+    keep[:] = np.packbits(bits, bitorder="little").view(np.int32)
+    return keep
+
+
+def _reused_prefix(evaluated: np.ndarray, tokens: Sequence[int]) -> int:
+    """Prompt tokens llama.cpp can keep from the previous request (``Llama.generate``'s rule)."""
+    n = min(len(evaluated), len(tokens))
+    differs = np.flatnonzero(evaluated[:n] != np.asarray(tokens[:n], dtype=evaluated.dtype))
+    common = int(differs[0]) if len(differs) else n
+    return common - 1 if common == len(tokens) else common
 
 
 def _widen_number_regex(regex: str) -> str:

@@ -143,6 +143,9 @@ class Pipeline:
                 with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox") as pool:
                     in_flight: _InFlight | None = None
                     for start in range(0, len(pending), cfg.batch_rows):
+                        # this batch's and the next one's constraints compile while decoding
+                        generator.prepare(sampler.request(i)
+                                          for i in pending[start:start + 2 * cfg.batch_rows])
                         batch = [self._generate(i, sampler, generator, model.name, dedup)
                                  for i in pending[start:start + cfg.batch_rows]]
                         submitted = self._submit(pool, sandbox, batch, library)

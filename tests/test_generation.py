@@ -186,3 +186,27 @@ def test_model_errors_are_clear(tmp_path: Path) -> None:
     truncated.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\x00" * 24)
     with pytest.raises(ModelError, match="could not load"):
         LocalModel(truncated)
+
+
+@pytest.mark.model
+def test_prepared_constraints_are_compiled_once_in_the_background(local_model, library) -> None:
+    schemas = [output_schema(library.tools[i:i + 3], min_calls=1, max_calls=2) for i in (2, 5)]
+    compiled = len(local_model.compile_seconds)
+    local_model.prepare(schemas + schemas)
+    first = [local_model.constraint(schema) for schema in schemas]
+    assert len(local_model.compile_seconds) == compiled + 2
+    assert [local_model.constraint(schema) for schema in schemas] == first
+
+
+@pytest.mark.model
+def test_the_shared_prompt_prefix_is_taken_from_the_kv_cache(local_model) -> None:
+    system = {"role": "system", "content": "You write JSON for a benchmark. " * 20}
+    local_model.complete_text([system, {"role": "user", "content": "first request"}], max_tokens=4)
+    again = local_model.complete_text([system, {"role": "user", "content": "another one"}],
+                                      max_tokens=4)
+    system_tokens = local_model.llama.tokenize(system["content"].encode(), add_bos=False)
+    assert again.cached_tokens >= len(system_tokens)
+    local_model.llama.reset()
+    cold = local_model.complete_text([system, {"role": "user", "content": "another one"}],
+                                     max_tokens=4)
+    assert cold.cached_tokens == 0
