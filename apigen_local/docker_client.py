@@ -40,3 +40,11 @@ def connect(timeout: int = 120) -> "docker.DockerClient":
     except (DockerException, OSError) as exc:
         raise DockerUnavailableError(_diagnose(exc)) from exc
     return client
+
+
+def engine_lost(exc: Exception | None = None) -> DockerUnavailableError:
+    """The error for an engine that stopped answering in the middle of a run."""
+    return DockerUnavailableError(
+        f"lost the Docker engine during the run: {_diagnose(exc or ConnectionError())}; "
+        "then rerun the same command to resume"
+    )

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .docker_client import connect
+from .docker_client import connect, engine_lost
 from .errors import ConfigError, LibraryError, SandboxError
 from .sandbox_image import require_sandbox_image
 from .types import CallResult, FunctionCall
@@ -50,6 +50,7 @@ LABEL_LIBRARY = "apigen-local.library"
 SANDBOX_USER = "65534:65534"
 TMPFS_OPTIONS = "rw,noexec,nosuid,nodev,size=16m,mode=1777"
 STARTUP_ALLOWANCE = 15.0  # seconds a container may take to start and import the library
+IMPORT_TIMEOUT = 10.0  # seconds the runner gives the import (within STARTUP_ALLOWANCE)
 SKIPPED_FILES = ("__pycache__", ".git", ".mypy_cache", ".pytest_cache")
 FRAME_HEADER = 8
 
@@ -254,9 +255,14 @@ class SandboxExecutor:
         for container_id in active:
             self._remove(container_id)
         if self.client is not None:
-            for summary in self.client.api.containers(
-                all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"}
-            ):
+            try:
+                leftovers = self.client.api.containers(
+                    all=True, filters={"label": f"{LABEL_RUN}={self.run_id}"}
+                )
+            except OSError as exc:  # the engine is gone; the next run's cleanup removes them
+                log.debug("cannot list this run's containers: %s", exc)
+                return
+            for summary in leftovers:
                 self._remove(summary["Id"])
 
     # -- execution -----------------------------------------------------------------------------
@@ -294,6 +300,7 @@ class SandboxExecutor:
         return json.dumps({
             "module": self.module,
             "timeout": self.call_timeout,
+            "import_timeout": IMPORT_TIMEOUT,
             "output_limit": self.output_limit,
             "result_limit": self.result_limit,
             "limits": limits,
@@ -337,6 +344,29 @@ class SandboxExecutor:
         return count * 6 * (self.result_limit + 3 * self.output_limit + 1024) + 65536
 
     def _run_batch(self, calls: list[FunctionCall]) -> list[CallResult]:
+        """One container for ``calls``; :class:`DockerUnavailableError` if the engine goes away."""
+        from requests.exceptions import ConnectionError as EngineUnreachable
+
+        try:
+            stdout, stderr, state, expired, overflow, bound = self._run_container(calls)
+        except EngineUnreachable as exc:
+            raise engine_lost(exc) from exc
+        if b'"done": true' not in stdout and not self._engine_answers():
+            raise engine_lost()
+        return self._results(calls, stdout, stderr, state, expired, overflow, bound)
+
+    def _engine_answers(self) -> bool:
+        assert self.client is not None
+        try:
+            return bool(self.client.ping())
+        except Exception:  # noqa: BLE001 - any failure means no answer
+            return False
+
+    def _run_container(
+        self, calls: list[FunctionCall]
+    ) -> tuple[bytes, bytes, dict[str, Any], bool, bool, float]:
+        """Run ``calls`` in a fresh container and remove it; return its stdout, stderr and final
+        state, whether the batch bound expired, whether the output overflowed, and the bound."""
         import docker.errors
 
         assert self.client is not None
@@ -382,7 +412,7 @@ class SandboxExecutor:
             "batch of %d calls in container %s took %.2fs",
             len(calls), container_id[:12], time.monotonic() - started,
         )
-        return self._results(calls, stdout, stderr, state, expired.is_set(), overflow, bound)
+        return stdout, stderr, state, expired.is_set(), overflow, bound
 
     @staticmethod
     def _read_frames(raw: socket.socket, cap: int) -> tuple[bytes, bytes, bool]:
@@ -442,10 +472,12 @@ class SandboxExecutor:
                 continue
             if "import_error" in document:
                 error = document["import_error"]
+                hint = ("; the sandbox has only the Python standard library, so make the library "
+                        "import without other packages"
+                        if error.get("type") in ("ImportError", "ModuleNotFoundError") else "")
                 raise LibraryError(
                     f"the library {self.library} cannot be imported in the sandbox "
-                    f"({error.get('type')}: {error.get('message')}); the sandbox has only the "
-                    "Python standard library, so make the library import without other packages"
+                    f"({error.get('type')}: {error.get('message')}){hint}"
                 )
             if "request_error" in document:
                 raise SandboxError(f"the sandbox runner rejected the batch: {document['request_error']}")
@@ -486,8 +518,8 @@ class SandboxExecutor:
         assert self.client is not None
         try:
             self.client.api.kill(container_id)
-        except docker.errors.APIError:
-            pass  # already stopped or gone
+        except (docker.errors.APIError, OSError):
+            pass  # already stopped or gone, or the engine is gone
 
     def _remove(self, container_id: str) -> None:
         import docker.errors
@@ -500,5 +532,7 @@ class SandboxExecutor:
         except docker.errors.APIError as exc:
             if "already in progress" not in str(exc):
                 log.warning("could not remove sandbox container %s: %s", container_id[:12], exc)
+        except OSError as exc:  # the engine is gone; the next run's cleanup removes it
+            log.debug("could not remove sandbox container %s: %s", container_id[:12], exc)
         with self._lock:
             self._active.discard(container_id)

@@ -6,7 +6,8 @@ Protocol
 --------
 stdin: one JSON document::
 
-    {"module": "library", "timeout": 5.0, "output_limit": 4096, "result_limit": 65536,
+    {"module": "library", "timeout": 5.0, "import_timeout": 10.0, "output_limit": 4096,
+     "result_limit": 65536,
      "limits": {"address_space": 201326592, "nproc": 0, "fsize": 1048576, "cpu": 6},
      "calls": [{"name": "add", "arguments": {"a": 1, "b": 2}}, ...]}
 
@@ -17,18 +18,24 @@ that completed::
     ...
     {"done": true, "python": "3.11.2"}
 
-If the library cannot be imported, the only lines are ``{"import_error": {"type": ..., "message":
-...}}`` and the ``done`` line: the failure is reported once for the whole batch.
+If the library cannot be imported, or its import takes longer than ``import_timeout`` seconds, the
+only lines are ``{"import_error": {"type": ..., "message": ...}}`` and the ``done`` line: the failure
+is reported once for the whole batch. Whatever the library prints while it is imported is discarded.
 
 Each call runs in its own forked child, so one call can neither crash nor change the state seen by
 the next. The child gets ``RLIMIT_AS``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE`` and ``RLIMIT_CPU``; its
 stdout and stderr go to pipes that the parent drains (keeping at most ``output_limit`` bytes each);
-it is killed with ``SIGKILL`` when ``timeout`` seconds of wall time pass.
+it is killed with ``SIGKILL`` when ``timeout`` seconds of wall time pass, or once it has written more
+than ``FLOOD_LIMIT`` bytes to them. Files a call leaves in ``/tmp`` or ``/dev/shm`` are removed
+before the next call starts. The runner is PID 1 of its container, so the kernel drops any signal a
+call sends it unless the runner handles that signal; it handles none (``SIGINT`` is ignored). The
+runner also makes itself non-dumpable, so a call, which runs as the same user, can neither ptrace
+it nor open its file descriptors under ``/proc/1/fd`` to forge lines of the protocol stream.
 
 Reasons for a failed call: ``exception`` (the call raised, or names no public top-level function of the library),
-``timeout`` (wall-clock bound or CPU limit), ``crash`` (killed by a signal or exited without a
-result; ``signal`` names the signal), ``oom`` (``MemoryError`` or killed by the kernel's OOM
-killer), ``not_serializable`` (the result has no meaningful representation, see below).
+``timeout`` (wall-clock bound or CPU limit), ``crash`` (killed by a signal, exited without a
+result, or flooded its output; ``signal`` names the signal), ``oom`` (``MemoryError`` or killed by
+the kernel's OOM killer), ``not_serializable`` (the result has no meaningful representation, see below).
 
 Results that are not JSON (sets, custom objects, NaN, ...) are returned as their ``repr`` cut to
 ``result_limit`` characters; a JSON result longer than ``result_limit`` is returned the same way.
@@ -50,6 +57,10 @@ import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 DEFAULT_TIMEOUT = 5.0
+DEFAULT_IMPORT_TIMEOUT = 10.0
+FLOOD_LIMIT = 2**20  # bytes of stdout plus stderr a call may write before it is killed
+SCRATCH_DIRS = ("/tmp", "/dev/shm")
+PR_SET_DUMPABLE = 4
 DEFAULT_OUTPUT_LIMIT = 4096
 DEFAULT_RESULT_LIMIT = 65536
 DEFAULT_LIMITS = {"address_space": 192 * 2**20, "nproc": 0, "fsize": 2**20, "cpu": None}
@@ -172,11 +183,12 @@ def _oom_kills() -> int:
 
 def _drain(
     pid: int, fds: Dict[str, int], timeout: float, limits: Dict[str, int]
-) -> Tuple[Dict[str, bytes], Dict[str, int], bool]:
-    """Read the child's pipes until all close or ``timeout`` passes.
+) -> Tuple[Dict[str, bytes], Dict[str, int], Optional[str]]:
+    """Read the child's pipes until all close, ``timeout`` passes or the output floods.
 
     Returns the bytes kept per pipe (at most ``limits[pipe]``), the total bytes seen per pipe, and
-    whether the child was killed for running out of time.
+    why the child was killed: ``"timeout"``, ``"flood"`` (more than ``FLOOD_LIMIT`` bytes on stdout
+    and stderr) or ``None``.
     """
     data = {name: bytearray() for name in fds}
     seen = {name: 0 for name in fds}
@@ -184,12 +196,15 @@ def _drain(
     for name, fd in fds.items():
         selector.register(fd, selectors.EVENT_READ, name)
     deadline = time.monotonic() + timeout
-    timed_out = False
+    killed: Optional[str] = None
     try:
         while selector.get_map():
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                timed_out = True
+            if seen.get("stdout", 0) + seen.get("stderr", 0) > FLOOD_LIMIT:
+                killed = "flood"
+            elif remaining <= 0:
+                killed = "timeout"
+            if killed:
                 os.kill(pid, signal.SIGKILL)
                 break
             for key, _ in selector.select(remaining):
@@ -204,7 +219,7 @@ def _drain(
                     buffer.extend(chunk[: bound - len(buffer)])
     finally:
         selector.close()
-    return {name: bytes(buffer) for name, buffer in data.items()}, seen, timed_out
+    return {name: bytes(buffer) for name, buffer in data.items()}, seen, killed
 
 
 def _decode_stream(raw: bytes, total: int) -> str:
@@ -238,7 +253,7 @@ def run_call(module: Any, call: Dict[str, Any], request: Dict[str, Any]) -> Dict
     keep = request["output_limit"]
     bounds = {"result": request["result_limit"] + keep + 4096, "stdout": keep, "stderr": keep}
     try:
-        data, seen, timed_out = _drain(
+        data, seen, killed = _drain(
             pid, {name: pair[0] for name, pair in pipes.items()}, request["timeout"], bounds
         )
     finally:
@@ -253,9 +268,14 @@ def run_call(module: Any, call: Dict[str, Any], request: Dict[str, Any]) -> Dict
         "stderr": _decode_stream(data["stderr"], seen["stderr"]),
         "wall_time": round(wall, 6),
     }
-    if timed_out:
+    if killed == "timeout":
         base.update(reason="timeout", signal="SIGKILL",
                     error_message=f"the call did not finish within {request['timeout']:g} s")
+        return base
+    if killed == "flood":
+        base.update(reason="crash", signal="SIGKILL",
+                    error_message=f"the call wrote more than {FLOOD_LIMIT} bytes to stdout and "
+                                  "stderr and was killed")
         return base
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
@@ -292,6 +312,7 @@ def _read_request() -> Dict[str, Any]:
     limits.update(request.get("limits") or {})
     request["limits"] = limits
     request["timeout"] = float(request.get("timeout") or DEFAULT_TIMEOUT)
+    request["import_timeout"] = float(request.get("import_timeout") or DEFAULT_IMPORT_TIMEOUT)
     request["output_limit"] = int(request.get("output_limit") or DEFAULT_OUTPUT_LIMIT)
     request["result_limit"] = int(request.get("result_limit") or DEFAULT_RESULT_LIMIT)
     request["module"] = str(request.get("module") or "library")
@@ -306,11 +327,78 @@ def _emit(fd: int, document: Dict[str, Any]) -> None:
         view = view[written:]
 
 
+def _import_library(name: str, timeout: float) -> Any:
+    """Import the library with its output discarded; ``TimeoutError`` after ``timeout`` seconds
+    (raised again every second, should the library swallow it)."""
+    import importlib
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"importing the library took longer than {timeout:g} s")
+
+    saved_stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+    try:
+        return importlib.import_module(name)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001 - the library may have replaced or closed it
+                pass
+        os.dup2(saved_stderr, 2)
+        os.dup2(saved_stderr, 1)  # later prints in this process stay off the protocol stream
+        os.close(saved_stderr)
+        os.close(devnull)
+
+
+def _scratch_entries() -> Dict[str, List[str]]:
+    entries: Dict[str, List[str]] = {}
+    for folder in SCRATCH_DIRS:
+        try:
+            entries[folder] = os.listdir(folder)
+        except OSError:
+            entries[folder] = []
+    return entries
+
+
+def _clean_scratch(keep: Dict[str, List[str]]) -> None:
+    """Remove what the last call left in the writable folders (entries in ``keep`` stay)."""
+    import shutil
+
+    for folder, names in _scratch_entries().items():
+        for name in set(names) - set(keep.get(folder, [])):
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
+def _make_undumpable() -> None:
+    """``prctl(PR_SET_DUMPABLE, 0)``: /proc/<pid> of this process becomes root's, ptrace is refused."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+
+
 def main() -> int:
     """Read the batch, import the library once, run every call, stream one JSON line per call."""
     protocol_fd = os.dup(1)
-    os.dup2(2, 1)  # anything the library prints, even at import time, stays off the protocol stream
+    os.dup2(2, 1)  # anything printed in this process stays off the protocol stream
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as PID 1 the runner then ignores every signal
+    _make_undumpable()
     try:
         request = _read_request()
     except ValueError as exc:
@@ -318,15 +406,14 @@ def main() -> int:
         return 2
     request["protocol_fd"] = protocol_fd
     try:
-        import importlib
-
-        module = importlib.import_module(request["module"])
+        module = _import_library(request["module"], request["import_timeout"])
     except BaseException as exc:  # noqa: BLE001 - any import failure is reported, not raised
         traceback.print_exc()
         _emit(protocol_fd, {"import_error": {
             "type": type(exc).__name__, "message": _truncate(str(exc), request["output_limit"])}})
         _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
         return 0
+    scratch = _scratch_entries()
     calls: List[Any] = request["calls"]
     for index, call in enumerate(calls):
         if not isinstance(call, dict):
@@ -334,6 +421,7 @@ def main() -> int:
         outcome = run_call(module, call, request)
         outcome["index"] = index
         _emit(protocol_fd, outcome)
+        _clean_scratch(scratch)
     _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
     return 0
 
