@@ -99,8 +99,12 @@ def load_seed_examples(path: str | Path) -> list[FewShotExample]:
     seed_path = Path(path)
     if not seed_path.is_file():
         raise ConfigError(f"few-shot file not found: {seed_path}")
+    try:
+        text = seed_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"few-shot file {seed_path} cannot be read as UTF-8 text: {exc}") from exc
     examples: list[FewShotExample] = []
-    for number, line in enumerate(seed_path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -109,7 +113,7 @@ def load_seed_examples(path: str | Path) -> list[FewShotExample]:
             answers_text = answers if isinstance(answers, str) else json.dumps(answers)
             json.loads(answers_text)
             examples.append(FewShotExample(query=str(row["query"]), answers=answers_text))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
             raise ConfigError(
                 f"few-shot file {seed_path} line {number} is not an xlam row with "
                 f"'query' and 'answers': {exc}"

@@ -7,6 +7,7 @@ names string, integer, number, boolean, array, object and null.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -15,6 +16,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -31,6 +33,7 @@ from .types import Tool
 logger = logging.getLogger(__name__)
 
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+IMPORT_TIMEOUT = 30.0  # seconds a library may take to import
 
 # Type names used by OpenAI, BFCL (Python, Java, JavaScript) and xlam-60k specs -> JSON Schema type.
 # ``None`` means "any value": the schema gets no "type" keyword.
@@ -125,6 +128,49 @@ def _import_library(source: str | Path) -> tuple[ModuleType, str]:
     raise LibraryError(f"{text!r} is neither an existing Python file nor a module name.")
 
 
+class _CountingSink:
+    """A text stream that only counts what is written to it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, text: str) -> int:
+        self.count += len(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _guarded_import(load: Callable[[], Any], origin: str) -> Any:
+    """Run ``load`` with the library's prints discarded (and warned about once), giving up after
+    :data:`IMPORT_TIMEOUT` seconds; exceptions of ``load`` are re-raised as they are."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = load()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            outcome["error"] = exc
+
+    sink = _CountingSink()
+    worker = threading.Thread(target=run, name="apigen-library-import", daemon=True)
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):  # type: ignore[type-var]
+        worker.start()
+        worker.join(IMPORT_TIMEOUT)
+    if worker.is_alive():
+        raise LibraryError(
+            f"The library {origin} did not finish importing within {IMPORT_TIMEOUT:g} s; "
+            "make its import quick (nothing that waits, loops or needs the network)."
+        )
+    if sink.count:
+        logger.warning("The library %s printed %d characters while being imported; "
+                       "the output was discarded.", origin, sink.count)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def _import_file(path: Path) -> tuple[ModuleType, str]:
     """Run a ``.py`` file as a fresh module that is removed from ``sys.modules`` afterwards."""
     path = path.resolve()
@@ -144,7 +190,9 @@ def _import_file(path: Path) -> tuple[ModuleType, str]:
     sys.modules[name] = module
     sys.path.insert(0, folder)
     try:
-        spec.loader.exec_module(module)
+        _guarded_import(lambda: spec.loader.exec_module(module), str(path))  # type: ignore[union-attr]
+    except LibraryError:
+        raise
     except SyntaxError as exc:
         where = exc.filename or str(path)
         raise LibraryError(
@@ -164,7 +212,9 @@ def _import_file(path: Path) -> tuple[ModuleType, str]:
 
 def _import_module(name: str) -> tuple[ModuleType, str]:
     try:
-        module = importlib.import_module(name)
+        module = _guarded_import(lambda: importlib.import_module(name), name)
+    except LibraryError:
+        raise
     except ModuleNotFoundError as exc:
         raise LibraryError(
             f"No library file or module named {name!r} was found; give a path to a .py file "
@@ -302,11 +352,14 @@ def _normalize(spec: Any, position: str | None) -> Tool:
     parameters = spec.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise LibraryError(f'The {label} has "parameters" that are not a JSON object.')
-    if _is_json_schema(parameters):
-        schema = _object_schema(parameters, label)
-    else:
-        schema = _from_xlam(parameters, label)
-    _check_schema(schema, label)
+    try:
+        if _is_json_schema(parameters):
+            schema = _object_schema(parameters, label)
+        else:
+            schema = _from_xlam(parameters, label)
+        _check_schema(schema, label)
+    except RecursionError as exc:
+        raise LibraryError(f"The {label} has parameters nested too deeply to check.") from exc
     return Tool(name=name, description=description, parameters=schema)
 
 
