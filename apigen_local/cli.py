@@ -64,7 +64,8 @@ def _cmd_sandbox_cleanup(args: argparse.Namespace) -> int:
 def _cmd_tools(args: argparse.Namespace) -> int:
     import json
 
-    from .tools import load_library, load_tool_specs, xlam_tools
+    from .tool_specs import load_tool_specs, xlam_tools
+    from .tools import load_library
 
     skipped: dict[str, str] = {}
     if args.lib.lower().endswith((".json", ".jsonl")):

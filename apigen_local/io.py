@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from .errors import ConfigError
-from .tools import xlam_tools
+from .tool_specs import xlam_tools
 from .types import Record
 
 ExportFormat = Literal["xlam", "openai", "sharegpt"]

@@ -11,7 +11,8 @@ import pytest
 
 from apigen_local.cli import main
 from apigen_local.errors import LibraryError
-from apigen_local.tools import Library, load_library, load_tool_specs, normalize_tool, xlam_tools
+from apigen_local.tool_specs import load_tool_specs, normalize_tool, xlam_tools
+from apigen_local.tools import Library, load_library
 from apigen_local.types import Tool
 
 ROOT = Path(__file__).resolve().parents[1]

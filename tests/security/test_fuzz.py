@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apigen_local.errors import LibraryError
-from apigen_local.tools import load_tool_specs, normalize_tool, xlam_tools
+from apigen_local.tool_specs import load_tool_specs, normalize_tool, xlam_tools
 from apigen_local.types import Tool
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8)
