@@ -7,7 +7,6 @@ process at any moment loses at most the rows in flight, and rerunning continues 
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections.abc import Sequence
@@ -30,9 +29,6 @@ from .sampling import RequestSampler, load_seed_examples
 from .stats import RunStats, compute_stats
 from .tools import Library, load_library
 from .types import CheckResult, Record
-
-log = logging.getLogger(__name__)
-
 
 _InFlight = tuple[list[Record], "Future[tuple[list[RowExecution], float]]"]
 
@@ -107,15 +103,15 @@ class Pipeline:
             self.progress.start(cfg.rows, len(done))
         dedup = _Deduplicator()
         for record in sorted(done, key=lambda r: r.id):
-            if record.format_check.passed and record.query is not None and record.dedup_check \
-                    and record.dedup_check.passed:
+            if _runnable(record) and record.query is not None:
                 dedup.check(record.id, record.query)
         try:
             if pending:
                 records += self._run_pending(pending, library, examples, dedup, model_path)
         finally:
             self.files.close()
-            stats = self._write_stats(records, previous_wall + time.perf_counter() - started)
+            stats = write_stats(self.files, records, previous_wall + time.perf_counter() - started,
+                                model_idle_seconds=self.model_idle_seconds)
         return DatasetResult(
             out_dir=self.files.dir, dataset_path=self.files.dataset,
             records_path=self.files.records, rejected_path=self.files.rejected,
@@ -179,7 +175,7 @@ class Pipeline:
 
     def _submit(self, pool: ThreadPoolExecutor, sandbox: SandboxExecutor, batch: list[Record],
                 library: Library) -> _InFlight:
-        runnable = [r for r in batch if r.dedup_check is not None and r.dedup_check.passed]
+        runnable = [record for record in batch if _runnable(record)]
 
         def execute() -> tuple[list[RowExecution], float]:
             started = time.perf_counter()
@@ -194,7 +190,7 @@ class Pipeline:
         waited = time.perf_counter()
         outcomes, seconds = future.result()
         self.model_idle_seconds += time.perf_counter() - waited
-        runnable = [r for r in batch if r.dedup_check is not None and r.dedup_check.passed]
+        runnable = [record for record in batch if _runnable(record)]
         share = seconds / max(1, len(runnable))
         for record, outcome in zip(runnable, outcomes):
             store_execution(record, outcome, share)
@@ -206,10 +202,10 @@ class Pipeline:
                 self.progress.advance(record)
         return batch
 
-    # -- stats ---------------------------------------------------------------------------------
-    def _write_stats(self, records: Sequence[Record], wall_seconds: float) -> RunStats:
-        return write_stats(self.files, records, wall_seconds,
-                           model_idle_seconds=self.model_idle_seconds)
+
+def _runnable(record: Record) -> bool:
+    """True for a row that passed the format check and is not a duplicate: it gets executed."""
+    return record.dedup_check is not None and record.dedup_check.passed
 
 
 # -- pieces shared with verify -----------------------------------------------------------------
