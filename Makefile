@@ -4,7 +4,7 @@ VENV ?= .venv
 DEMO_ROWS ?= 30
 DEMO_OUT ?= out/demo
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -15,6 +15,9 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
+
+lint: setup
+	$(VENV)/bin/ruff check apigen_local sandbox tests benchmarks examples
 
 # The four benchmarks (not part of `make test`); each prints its table and ratios and exits 1 when
 # it misses its target. All of them run; the target fails if any did.

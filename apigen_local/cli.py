@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -15,6 +16,10 @@ from .errors import ApigenError, ConfigError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+if TYPE_CHECKING:
+    from .pipeline import DatasetResult
+    from .stats import RunStats
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -122,7 +127,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     settings = {"stages": args.stages, "model": args.model, "lenient": args.lenient,
                 "call_timeout": args.call_timeout, "max_containers": args.max_containers,
-                "batch_rows": args.batch_rows, "n_threads": args.threads}
+                "batch_rows": args.batch_rows, "n_ctx": args.n_ctx, "n_threads": args.threads,
+                "n_gpu_layers": args.gpu_layers}
     given = {key: value for key, value in settings.items() if value is not None}
     if args.quiet or not console.is_terminal:
         result = verify_dataset(args.rows, args.library, out_dir=args.out, **given)
@@ -134,7 +140,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_result(result: "DatasetResult") -> None:  # noqa: F821
+def _print_result(result: DatasetResult) -> None:
     _print_stats_summary(result.stats)
     if result.resumed_rows:
         print(f"resumed: {result.resumed_rows} rows were already done")
@@ -144,7 +150,7 @@ def _print_result(result: "DatasetResult") -> None:  # noqa: F821
     print(f"stats:    {result.stats_path}")
 
 
-def _print_stats_summary(stats: "RunStats") -> None:  # noqa: F821
+def _print_stats_summary(stats: RunStats) -> None:
     print(f"rows: {stats.rows}  accepted: {stats.accepted} ({stats.acceptance:.0%})")
     for stage, rate in stats.stages.items():
         print(f"  {stage:<10} {rate.passed:>6}/{rate.total:<6} passed ({rate.rate:.0%})")
@@ -273,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--call-timeout", type=float, help="seconds per sandboxed call (default: 5)")
     verify.add_argument("--max-containers", type=int, help="sandbox containers in flight (default: 2)")
     verify.add_argument("--batch-rows", type=int, help="rows per execute batch (default: 64)")
+    verify.add_argument("--n-ctx", type=int, help="model context size (default: 8192)")
     verify.add_argument("--threads", type=int, help="llama.cpp threads (default: all cores)")
+    verify.add_argument("--gpu-layers", type=int, help="layers to offload to a GPU (default: 0)")
     verify.add_argument("--quiet", action="store_true", help="no progress bar")
     verify.set_defaults(handler=_cmd_verify)
 

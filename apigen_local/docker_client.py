@@ -26,7 +26,7 @@ def _diagnose(exc: Exception) -> str:
     return f"the Docker daemon is not running (nothing answers at {where}): {START_HINT}"
 
 
-def connect(timeout: int = 120) -> "docker.DockerClient":
+def connect(timeout: int = 120) -> docker.DockerClient:
     """Return a client for the engine named by the environment (``DOCKER_HOST`` or the local socket).
 
     Raises :class:`DockerUnavailableError` when the engine cannot be reached.

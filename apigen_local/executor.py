@@ -359,7 +359,7 @@ class SandboxExecutor:
         assert self.client is not None
         try:
             return bool(self.client.ping())
-        except Exception:  # noqa: BLE001 - any failure means no answer
+        except Exception:  # any failure means no answer
             return False
 
     def _run_container(

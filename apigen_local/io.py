@@ -125,7 +125,7 @@ class RunFiles:
     def _append(self, path: Path, line: str) -> None:
         handle = self._handles.get(path)
         if handle is None:
-            handle = self._handles[path] = open(path, "a", encoding="utf-8")
+            handle = self._handles[path] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         handle.write(line + "\n")
         handle.flush()
         os.fsync(handle.fileno())

@@ -192,7 +192,7 @@ class Pipeline:
         self.model_idle_seconds += time.perf_counter() - waited
         runnable = [record for record in batch if _runnable(record)]
         share = seconds / max(1, len(runnable))
-        for record, outcome in zip(runnable, outcomes):
+        for record, outcome in zip(runnable, outcomes, strict=True):
             store_execution(record, outcome, share)
             if judge is not None and outcome.check.passed:
                 store_verdict(record, judge, seed=record.id + self.config.seed * 1_000_003)

@@ -59,7 +59,7 @@ def sandbox_image_tag() -> str:
     return f"{IMAGE_REPOSITORY}:{recipe_hash()}"
 
 
-def require_sandbox_image(client: "docker.DockerClient") -> str:
+def require_sandbox_image(client: docker.DockerClient) -> str:
     """Return the tag of the current sandbox image, or raise :class:`ImageMissingError`."""
     import docker.errors
 
@@ -74,7 +74,7 @@ def require_sandbox_image(client: "docker.DockerClient") -> str:
 
 
 def build_sandbox_image(
-    client: "docker.DockerClient",
+    client: docker.DockerClient,
     *,
     from_tar: str | os.PathLike[str] | None = None,
     mirror: str | None = None,
@@ -113,7 +113,7 @@ def build_sandbox_image(
     return tag
 
 
-def _load_base_from_tar(client: "docker.DockerClient", archive: Path) -> str:
+def _load_base_from_tar(client: docker.DockerClient, archive: Path) -> str:
     """Load a ``docker save`` archive and return the first image it holds."""
     import docker.errors
 
@@ -131,7 +131,7 @@ def _load_base_from_tar(client: "docker.DockerClient", archive: Path) -> str:
     return image.tags[0] if image.tags else image.id
 
 
-def _find_local_base(client: "docker.DockerClient") -> str | None:
+def _find_local_base(client: docker.DockerClient) -> str | None:
     """A Python base already on this machine: our own earlier import first, then ``python:3.*``."""
     tags = [t for image in client.images.list() for t in image.tags]
     ours = sorted(t for t in tags if t.startswith(BASE_REPOSITORY + ":"))
@@ -162,8 +162,8 @@ def mirror_from_sources(texts: list[str], suite: str) -> str | None:
     """The first mirror serving ``suite`` in apt source files (deb822 or one-line format)."""
     for text in texts:
         for stanza in re.split(r"\n\s*\n", text):
-            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.M)
-            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.M)
+            uris = re.search(r"^URIs:\s*(\S+)", stanza, re.MULTILINE)
+            suites = re.search(r"^Suites:\s*(.+)$", stanza, re.MULTILINE)
             if uris and suites and suite in suites.group(1).split():
                 return uris.group(1)
         for line in text.splitlines():
@@ -178,11 +178,11 @@ def _os_codename() -> str:
         text = Path("/etc/os-release").read_text()
     except OSError:
         return "bookworm"
-    match = re.search(r"^VERSION_CODENAME=(\w+)", text, re.M)
+    match = re.search(r"^VERSION_CODENAME=(\w+)", text, re.MULTILINE)
     return match.group(1) if match else "bookworm"
 
 
-def _debootstrap_base(client: "docker.DockerClient", *, mirror: str | None, suite: str | None) -> str:
+def _debootstrap_base(client: docker.DockerClient, *, mirror: str | None, suite: str | None) -> str:
     """Make a minimal Debian rootfs with python3 and import it as ``apigen-local-base:SUITE``."""
     if shutil.which("debootstrap") is None:
         raise SandboxError(

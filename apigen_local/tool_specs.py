@@ -118,10 +118,7 @@ def _normalize(spec: Any, position: str | None) -> Tool:
     if not isinstance(parameters, dict):
         raise LibraryError(f'The {label} has "parameters" that are not a JSON object.')
     try:
-        if _is_json_schema(parameters):
-            schema = object_schema(parameters, label)
-        else:
-            schema = _from_xlam(parameters, label)
+        schema = object_schema(parameters, label) if _is_json_schema(parameters) else _from_xlam(parameters, label)
         check_schema(schema, label)
     except RecursionError as exc:
         raise LibraryError(f"The {label} has parameters nested too deeply to check.") from exc

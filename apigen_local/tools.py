@@ -126,7 +126,7 @@ def _guarded_import(load: Callable[[], Any], origin: str) -> Any:
     def run() -> None:
         try:
             outcome["value"] = load()
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+        except BaseException as exc:  # handed to the caller below
             outcome["error"] = exc
 
     sink = _CountingSink()

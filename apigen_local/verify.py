@@ -285,7 +285,7 @@ class _Verification:
                 future: Future[tuple[list[RowExecution], float]],
                 judge: SemanticChecker | None) -> list[Record]:
         outcomes, seconds = future.result()
-        for record, outcome in zip(runnable, outcomes):
+        for record, outcome in zip(runnable, outcomes, strict=True):
             store_execution(record, outcome, seconds / len(runnable))
             if judge is not None and outcome.check.passed:
                 record.model_name = judge.model.name
@@ -327,8 +327,7 @@ def verify_dataset(
     if batch_rows < 1:
         raise ConfigError("batch_rows must be at least 1")
     lib = load_library(library, strict=not lenient)
-    model_path = find_model(model) if "semantic" in chosen and not isinstance(
-        model, LocalModel) and model is not None else None
+    model_path = find_model(model) if "semantic" in chosen and isinstance(model, (str, Path)) else None
     rows = read_rows(rows_path)
     files = RunFiles(out_dir)
     done = files.open({"mode": "verify", "rows": str(Path(rows_path).expanduser().resolve()),

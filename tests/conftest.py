@@ -24,7 +24,7 @@ def tiny_model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_model(tiny_model_path: Path) -> Iterator["LocalModel"]:  # noqa: F821
+def local_model(tiny_model_path: Path) -> Iterator[LocalModel]:  # noqa: F821
     """One LocalModel on the tiny GGUF for the whole session (loading is the slow part)."""
     from apigen_local.model import LocalModel
 

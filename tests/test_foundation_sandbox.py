@@ -43,7 +43,7 @@ def test_missing_image_says_what_to_run(docker_client, monkeypatch: pytest.Monke
 
 def test_stopped_daemon_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-daemon.sock")
-    with pytest.raises(DockerUnavailableError, match="daemon is not running.*dockerd"):
+    with pytest.raises(DockerUnavailableError, match=r"daemon is not running.*dockerd"):
         connect(timeout=5)
     assert cli.main(["sandbox", "check"]) == 2
     err = capsys.readouterr().err.strip()

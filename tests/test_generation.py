@@ -139,7 +139,7 @@ def test_two_hundred_pairs_all_parse_and_pass_the_format_checker(local_model, li
         request = sampler.request(index)
         styles[request.style] += 1
         text = generator.generate(request).text
-        [(pair, check)] = check_generation(text, request.tools, min_calls=request.min_calls,
+        [(_pair, check)] = check_generation(text, request.tools, min_calls=request.min_calls,
                                            max_calls=request.max_calls)
         if not check.passed:
             failures.append((request.style, check.reason, check.detail, text[-200:]))

@@ -212,9 +212,9 @@ def test_execute_many_keeps_order_and_reuses_the_image(hostile: SandboxExecutor,
 def test_import_failure_is_a_library_error(tmp_path: Path, docker_client, sandbox_image, no_leftovers) -> None:
     broken = tmp_path / "broken_lib.py"
     broken.write_text("import numpy_that_is_not_there\n")
-    with SandboxExecutor(broken, client=docker_client) as executor:
-        with pytest.raises(LibraryError, match="numpy_that_is_not_there"):
-            executor.execute([call("anything")])
+    with SandboxExecutor(broken, client=docker_client) as executor, \
+            pytest.raises(LibraryError, match="numpy_that_is_not_there"):
+        executor.execute([call("anything")])
 
 
 @pytest.mark.docker

@@ -144,7 +144,7 @@ def execute_rows(
     size = max(1, batch_size)
     batches = [flat[start:start + size] for start in range(0, len(flat), size)]
     results = [result for batch in executor.execute_many(batches) for result in batch]
-    for result, coerced in zip(results, coercions):
+    for result, coerced in zip(results, coercions, strict=True):
         result.coerced = coerced
     outcomes: list[RowExecution] = []
     position = 0

@@ -74,7 +74,8 @@ class SemanticChecker:
         )
         parsed = parse_verdict(completion.text)
         if parsed is None:
-            check = CheckResult.fail("invalid_verdict", f"the judge's reply is not a verdict: {completion.text[:120]!r}")
+            check = CheckResult.fail("invalid_verdict",
+                                     f"the judge's reply is not a verdict: {completion.text[:120]!r}")
             thought, passes = "", False
         else:
             thought, passes = parsed

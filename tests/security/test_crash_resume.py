@@ -130,7 +130,7 @@ class SecondEngine:
             try:
                 docker.DockerClient(base_url=self.host, timeout=5).ping()
                 return
-            except Exception:  # noqa: BLE001 - not up yet
+            except Exception:  # not up yet
                 assert self.process.poll() is None, (self.root / "dockerd.log").read_text()[-2000:]
                 time.sleep(0.2)
         raise AssertionError("the second dockerd did not come up within 60 s")
