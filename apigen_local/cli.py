@@ -199,6 +199,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_machine_options(command: argparse.ArgumentParser) -> None:
+    """Options that ``generate`` and ``verify`` share: model loading, sandbox, progress."""
+    command.add_argument("--n-ctx", type=int, help="model context size (default: 8192)")
+    command.add_argument("--threads", type=int, help="llama.cpp threads (default: all cores)")
+    command.add_argument("--gpu-layers", type=int, help="layers to offload to a GPU (default: 0)")
+    command.add_argument("--call-timeout", type=float, help="seconds per sandboxed call (default: 5)")
+    command.add_argument("--max-containers", type=int, help="sandbox containers in flight (default: 2)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser; every command has ``--help``."""
     parser = argparse.ArgumentParser(
@@ -256,15 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--n-examples", type=int, help="few-shot examples per prompt (default: 3)")
     generate.add_argument("--config", help="settings from a .toml, .yaml or .json file")
     generate.add_argument("--lenient", action="store_true", help="skip undescribable functions")
-    generate.add_argument("--n-ctx", type=int, help="model context size (default: 8192)")
-    generate.add_argument("--threads", type=int, help="llama.cpp threads (default: all cores)")
-    generate.add_argument("--gpu-layers", type=int, help="layers to offload to a GPU (default: 0)")
     generate.add_argument("--temperature", type=float, help="sampling temperature (default: 0.7)")
-    generate.add_argument("--call-timeout", type=float, help="seconds per sandboxed call (default: 5)")
-    generate.add_argument("--max-containers", type=int, help="sandbox containers in flight (default: 2)")
     generate.add_argument("--batch-rows", type=int, help="rows per generate/execute batch (default: 8)")
     generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")
-    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_machine_options(generate)
     generate.set_defaults(handler=_cmd_generate)
 
     verify = commands.add_parser(
@@ -276,13 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--stages", help="comma-separated, from format,execution,semantic (default: all)")
     verify.add_argument("--out", required=True, help="output directory; rerun to resume")
     verify.add_argument("--lenient", action="store_true", help="skip undescribable functions")
-    verify.add_argument("--call-timeout", type=float, help="seconds per sandboxed call (default: 5)")
-    verify.add_argument("--max-containers", type=int, help="sandbox containers in flight (default: 2)")
     verify.add_argument("--batch-rows", type=int, help="rows per execute batch (default: 64)")
-    verify.add_argument("--n-ctx", type=int, help="model context size (default: 8192)")
-    verify.add_argument("--threads", type=int, help="llama.cpp threads (default: all cores)")
-    verify.add_argument("--gpu-layers", type=int, help="layers to offload to a GPU (default: 0)")
-    verify.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_machine_options(verify)
     verify.set_defaults(handler=_cmd_verify)
 
     stats = commands.add_parser("stats", help="print the statistics of a run directory")
