@@ -10,7 +10,7 @@ loaded model and prompt (its KV state already cached, so only decoding is timed)
   - "constrained (LocalModel)": ``LocalModel.complete_json``, the product path;
   - "constrained (before)": the previous product path, ``Llama.create_completion`` with Outlines'
     ``OutlinesCoreLogitsProcessor`` plus a separate control-token ban processor.
-Compile: cold (first use of a schema) vs cached (``LocalModel.constraint`` again) for 1, 5 and 20
+Compile: cold (first use of a schema) vs cached (``LocalModel.constraint`` again) for 1, 5, 12 and 20
 offered tools; "before" rows show the previous costs (a hit still rebuilt the regex; a cold
 compile rebuilt Outlines' vocabulary).
 Prefetch: generation only (no sandbox, no judge) of ``--prefetch-rows`` fresh rows in batches of
@@ -144,7 +144,7 @@ def tool_set(tools: list[Tool], count: int) -> list[Tool]:
 def compiles(model: LocalModel, old: OldPath, generation_seconds: float) -> list[dict[str, Any]]:
     library = load_library(REPO / "examples" / "library.py")
     rows = []
-    for count in (1, 5, 20):
+    for count in (1, 5, 12, 20):
         schema = output_schema(tool_set(library.tools, count), min_calls=1, max_calls=4)
         started = time.perf_counter()
         model.constraint(schema)
