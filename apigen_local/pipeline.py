@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel
 
-from .checks.execution import RowExecution, execute_rows
+from .batch_runner import BatchRunner, ProgressReporter
 from .checks.format import check_generation
 from .checks.semantic import SemanticChecker
 from .config import GenerationConfig, build_config
@@ -29,16 +29,6 @@ from .sampling import RequestSampler, load_seed_examples
 from .stats import RunStats, compute_stats
 from .tools import Library, load_library
 from .types import CheckResult, Record
-
-_InFlight = tuple[list[Record], "Future[tuple[list[RowExecution], float]]"]
-
-
-class ProgressReporter(Protocol):
-    """Receives progress; the CLI draws a bar with it, library users may log or ignore it."""
-
-    def start(self, total: int, done: int) -> None: ...
-
-    def advance(self, record: Record) -> None: ...
 
 
 class DatasetResult(BaseModel):
@@ -79,6 +69,8 @@ class _Deduplicator:
 
 class Pipeline:
     """One run of the three-stage pipeline over a configuration."""
+
+    runner_class: type[BatchRunner] = BatchRunner
 
     def __init__(self, config: GenerationConfig, *, model: LocalModel | None = None,
                  progress: ProgressReporter | None = None) -> None:
@@ -124,36 +116,34 @@ class Pipeline:
         cfg = self.config
         sampler = RequestSampler(library.tools, examples, seed=cfg.seed, styles=cfg.styles,
                                  n_examples=cfg.n_examples)
-        written: list[Record] = []
-        owns_model = self._model is None
-        with SandboxExecutor(library.path, max_containers=cfg.max_containers,
-                             call_timeout=cfg.call_timeout) as sandbox:
-            model = self._model or LocalModel(
+        with ExitStack() as stack:
+            sandbox = stack.enter_context(SandboxExecutor(
+                library.path, max_containers=cfg.max_containers, call_timeout=cfg.call_timeout,
+            ))
+            model = self._model or stack.enter_context(LocalModel(
                 model_path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed,
+            ))
+            generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
+            runner = self.runner_class(
+                sandbox, library.tools, self.files, runnable=_runnable,
+                judge=SemanticChecker(model, result_chars=cfg.result_chars) if cfg.semantic else None,
+                seed=cfg.seed, calls_per_container=cfg.calls_per_container, progress=self.progress,
             )
             try:
-                generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
-                judge = (SemanticChecker(model, result_chars=cfg.result_chars)
-                         if cfg.semantic else None)
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox") as pool:
-                    in_flight: _InFlight | None = None
-                    for start in range(0, len(pending), cfg.batch_rows):
-                        # this batch's and the next one's constraints compile while decoding
-                        generator.prepare(sampler.request(i)
-                                          for i in pending[start:start + 2 * cfg.batch_rows])
-                        batch = [self._generate(i, sampler, generator, model.name, dedup)
-                                 for i in pending[start:start + cfg.batch_rows]]
-                        submitted = self._submit(pool, sandbox, batch, library)
-                        if in_flight is not None:
-                            written += self._finish(*in_flight, judge)
-                        in_flight = submitted
-                    if in_flight is not None:
-                        written += self._finish(*in_flight, judge)
+                return runner.run(self._generated_batches(pending, sampler, generator, model.name, dedup))
             finally:
-                if owns_model:
-                    model.close()
-        return written
+                self.model_idle_seconds = runner.idle_seconds
+
+    def _generated_batches(self, pending: list[int], sampler: RequestSampler, generator: Generator,
+                           model_name: str, dedup: _Deduplicator) -> Iterator[list[Record]]:
+        """Generate and format-check ``pending`` rows, ``batch_rows`` at a time, as they are asked for."""
+        size = self.config.batch_rows
+        for start in range(0, len(pending), size):
+            # this batch's and the next one's constraints compile while decoding
+            generator.prepare(sampler.request(i) for i in pending[start:start + 2 * size])
+            yield [self._generate(i, sampler, generator, model_name, dedup)
+                   for i in pending[start:start + size]]
 
     def _generate(self, index: int, sampler: RequestSampler, generator: Generator,
                   model_name: str, dedup: _Deduplicator) -> Record:
@@ -173,35 +163,6 @@ class Pipeline:
             record.dedup_check = dedup.check(index, pair.query)
         return record
 
-    def _submit(self, pool: ThreadPoolExecutor, sandbox: SandboxExecutor, batch: list[Record],
-                library: Library) -> _InFlight:
-        runnable = [record for record in batch if _runnable(record)]
-
-        def execute() -> tuple[list[RowExecution], float]:
-            started = time.perf_counter()
-            outcomes = execute_rows(sandbox, [r.answers for r in runnable], library.tools,
-                                    batch_size=self.config.calls_per_container)
-            return outcomes, time.perf_counter() - started
-
-        return batch, pool.submit(execute)
-
-    def _finish(self, batch: list[Record], future: Future[tuple[list[RowExecution], float]],
-                judge: SemanticChecker | None) -> list[Record]:
-        waited = time.perf_counter()
-        outcomes, seconds = future.result()
-        self.model_idle_seconds += time.perf_counter() - waited
-        runnable = [record for record in batch if _runnable(record)]
-        share = seconds / max(1, len(runnable))
-        for record, outcome in zip(runnable, outcomes, strict=True):
-            store_execution(record, outcome, share)
-            if judge is not None and outcome.check.passed:
-                store_verdict(record, judge, seed=record.id + self.config.seed * 1_000_003)
-        for record in batch:
-            self.files.append(record)
-            if self.progress is not None:
-                self.progress.advance(record)
-        return batch
-
 
 def _runnable(record: Record) -> bool:
     """True for a row that passed the format check and is not a duplicate: it gets executed."""
@@ -209,25 +170,6 @@ def _runnable(record: Record) -> bool:
 
 
 # -- pieces shared with verify -----------------------------------------------------------------
-def store_execution(record: Record, outcome: RowExecution, seconds: float) -> None:
-    """Put one row's sandbox results, execution verdict and time share on its record."""
-    record.execution_result = outcome.results
-    record.execution_check = outcome.check
-    record.timings["execution"] = round(seconds, 4)
-
-
-def store_verdict(record: Record, judge: SemanticChecker, *, seed: int) -> None:
-    """Judge an executed record with the semantic checker and put the verdict on it."""
-    if record.query is None:
-        return
-    verdict = judge.judge(record.query, record.tools, record.answers, record.execution_result,
-                          seed=seed)
-    record.semantic_check, record.thought = verdict.check, verdict.thought
-    record.raw_verdict = verdict.raw
-    record.timings["semantic"] = round(verdict.seconds, 4)
-    record.tokens["semantic"] = verdict.completion_tokens
-
-
 def previous_wall_seconds(files: RunFiles) -> float:
     """The wall time a resumed run had already spent, from its ``stats.json`` (0 if none)."""
     try:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .checks.execution import RowExecution, execute_rows
+from .batch_runner import BatchRunner, ProgressReporter
 from .checks.format import INVALID_JSON, UNKNOWN_FUNCTION, check_answers
 from .checks.semantic import SemanticChecker
 from .errors import ConfigError
@@ -28,15 +27,8 @@ from .executor import SandboxExecutor
 from .io import RunFiles
 from .model import LocalModel
 from .model_files import find_model
-from .pipeline import (
-    DatasetResult,
-    ProgressReporter,
-    previous_wall_seconds,
-    store_execution,
-    store_verdict,
-    write_stats,
-)
-from .tools import Library, load_library
+from .pipeline import DatasetResult, previous_wall_seconds, write_stats
+from .tools import load_library
 from .types import CheckResult, FunctionCall, QueryStyle, Record, Stage, Tool
 
 VERIFY_STAGES: tuple[Stage, ...] = ("format", "execution", "semantic")
@@ -216,6 +208,10 @@ def format_record(row: InputRow, tools: dict[str, Tool], stages: Sequence[Stage]
     return record
 
 
+def _format_passed(record: Record) -> bool:
+    return record.format_check.passed
+
+
 def _style(n_tools: int, n_calls: int) -> QueryStyle | Literal["unknown"]:
     """The APIGen query style a row has: one or several offered tools, one or several calls."""
     if n_tools < 1 or n_calls < 1:
@@ -239,62 +235,6 @@ def _chosen_stages(stages: str | Sequence[str], model: object) -> tuple[Stage, .
     if "semantic" in names and "execution" not in names:
         raise ConfigError("the semantic stage judges execution results, so it needs execution too")
     return tuple(s for s in VERIFY_STAGES if s in names and (s != "semantic" or model is not None))
-
-
-_InFlight = tuple[list[Record], list[Record], "Future[tuple[list[RowExecution], float]]"]
-
-
-class _Verification:
-    """One verify run over rows already read; writes each record as its batch finishes."""
-
-    def __init__(self, library: Library, stages: tuple[Stage, ...], files: RunFiles,
-                 progress: ProgressReporter | None, *, calls_per_container: int) -> None:
-        self.library = library
-        self.tools = library.by_name
-        self.stages = stages
-        self.files = files
-        self.progress = progress
-        self.calls_per_container = calls_per_container
-
-    def run(self, rows: list[InputRow], batch_rows: int, sandbox: SandboxExecutor | None,
-            judge: SemanticChecker | None) -> list[Record]:
-        """Check ``rows`` batch by batch; the next batch executes while this one is judged."""
-        written: list[Record] = []
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox") as pool:
-            in_flight: _InFlight | None = None
-            for start in range(0, len(rows), batch_rows):
-                batch = [format_record(row, self.tools, self.stages)
-                         for row in rows[start:start + batch_rows]]
-                runnable = [r for r in batch if r.format_check.passed] if sandbox else []
-                submitted = (batch, runnable, pool.submit(self._execute, sandbox, runnable))
-                if in_flight is not None:
-                    written += self._finish(*in_flight, judge)
-                in_flight = submitted
-            if in_flight is not None:
-                written += self._finish(*in_flight, judge)
-        return written
-
-    def _execute(self, sandbox: SandboxExecutor | None,
-                 runnable: list[Record]) -> tuple[list[RowExecution], float]:
-        started = time.perf_counter()
-        outcomes = execute_rows(sandbox, [r.answers for r in runnable], self.library.tools,
-                                batch_size=self.calls_per_container) if sandbox else []
-        return outcomes, time.perf_counter() - started
-
-    def _finish(self, batch: list[Record], runnable: list[Record],
-                future: Future[tuple[list[RowExecution], float]],
-                judge: SemanticChecker | None) -> list[Record]:
-        outcomes, seconds = future.result()
-        for record, outcome in zip(runnable, outcomes, strict=True):
-            store_execution(record, outcome, seconds / len(runnable))
-            if judge is not None and outcome.check.passed:
-                record.model_name = judge.model.name
-                store_verdict(record, judge, seed=record.id)
-        for record in batch:
-            self.files.append(record)
-            if self.progress is not None:
-                self.progress.advance(record)
-        return batch
 
 
 def verify_dataset(
@@ -338,8 +278,6 @@ def verify_dataset(
     if progress is not None:
         progress.start(len(rows), len(rows) - len(pending))
     records = list(done)
-    verification = _Verification(lib, chosen, files, progress,
-                                 calls_per_container=calls_per_container)
     try:
         if pending:
             with ExitStack() as stack:
@@ -352,7 +290,12 @@ def verify_dataset(
                         LocalModel(model_path, n_ctx=n_ctx, n_threads=n_threads,
                                    n_gpu_layers=n_gpu_layers))
                     judge = SemanticChecker(loaded, result_chars=result_chars)
-                records += verification.run(pending, batch_rows, sandbox, judge)
+                runner = BatchRunner(sandbox, lib.tools, files, runnable=_format_passed, judge=judge,
+                                     seed=0, calls_per_container=calls_per_container, progress=progress)
+                records += runner.run(
+                    [format_record(row, lib.by_name, chosen) for row in pending[start:start + batch_rows]]
+                    for start in range(0, len(pending), batch_rows)
+                )
     finally:
         files.close()
         stats = write_stats(files, records, wall_before + time.perf_counter() - started)

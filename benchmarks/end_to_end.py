@@ -27,28 +27,32 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from apigen_local.batch_runner import BatchRunner, InFlight
 from apigen_local.config import build_config
-from apigen_local.executor import SandboxExecutor
 from apigen_local.model import Completion, LocalModel
-from apigen_local.pipeline import Pipeline, _InFlight
+from apigen_local.pipeline import Pipeline
 from apigen_local.tiny_model import TINY_MODEL_NAME, build_tiny_model
-from apigen_local.tools import Library
 from apigen_local.types import Record
 
 REPO = Path(__file__).resolve().parent.parent
 IDLE_TARGET = 0.05  # share of wall time the model may wait for the sandbox (the last batch's tail)
 
 
-class SerialPipeline(Pipeline):
-    """The same pipeline with the overlap switched off: each batch's execution is awaited."""
+class SerialBatchRunner(BatchRunner):
+    """The same runner with the overlap switched off: each batch's execution is awaited."""
 
-    def _submit(self, pool: ThreadPoolExecutor, sandbox: SandboxExecutor, batch: list[Record],
-                library: Library) -> _InFlight:
-        submitted = super()._submit(pool, sandbox, batch, library)
+    def submit(self, pool: ThreadPoolExecutor, batch: list[Record]) -> InFlight:
+        submitted = super().submit(pool, batch)
         waited = time.perf_counter()
-        submitted[1].result()
-        self.model_idle_seconds += time.perf_counter() - waited
+        submitted[2].result()
+        self.idle_seconds += time.perf_counter() - waited
         return submitted
+
+
+class SerialPipeline(Pipeline):
+    """The pipeline with a :class:`SerialBatchRunner`."""
+
+    runner_class = SerialBatchRunner
 
 
 class PrefixMeter:
