@@ -21,23 +21,23 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .config import GenerationConfig
-    from .executor import SandboxExecutor
-    from .model import LocalModel
-    from .pipeline import DatasetResult, generate_dataset
+    from .run.config import GenerationConfig
+    from .sandbox.executor import SandboxExecutor
+    from .model.local import LocalModel
+    from .run.pipeline import DatasetResult, generate_dataset
     from .tools import load_library
-    from .verify import verify_dataset
+    from .run.verify import verify_dataset
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "GenerationConfig": ".config",
-    "SandboxExecutor": ".executor",
-    "LocalModel": ".model",
-    "DatasetResult": ".pipeline",
-    "generate_dataset": ".pipeline",
+    "GenerationConfig": ".run.config",
+    "SandboxExecutor": ".sandbox.executor",
+    "LocalModel": ".model.local",
+    "DatasetResult": ".run.pipeline",
+    "generate_dataset": ".run.pipeline",
     "load_library": ".tools",
-    "verify_dataset": ".verify",
+    "verify_dataset": ".run.verify",
 }
 
 __all__ = [

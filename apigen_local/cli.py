@@ -18,14 +18,14 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 if TYPE_CHECKING:
-    from .pipeline import DatasetResult
-    from .stats import RunStats
+    from .run.pipeline import DatasetResult
+    from .run.stats import RunStats
 
 console = Console(stderr=True, soft_wrap=True)
 
 
 def _cmd_model_build_tiny(args: argparse.Namespace) -> int:
-    from .tiny_model import build_tiny_model, file_sha256
+    from .model.tiny import build_tiny_model, file_sha256
 
     path = build_tiny_model(args.out, force=args.force)
     print(f"{path}  sha256={file_sha256(path)[:16]}  size={path.stat().st_size} bytes")
@@ -33,15 +33,15 @@ def _cmd_model_build_tiny(args: argparse.Namespace) -> int:
 
 
 def _cmd_model_find(args: argparse.Namespace) -> int:
-    from .model_files import find_model
+    from .model.files import find_model
 
     print(find_model(args.model))
     return 0
 
 
 def _cmd_sandbox_build(args: argparse.Namespace) -> int:
-    from .docker_client import connect
-    from .sandbox_image import build_sandbox_image
+    from .sandbox.engine import connect
+    from .sandbox.image import build_sandbox_image
 
     tag = build_sandbox_image(
         connect(), from_tar=args.from_tar, mirror=args.mirror, suite=args.suite, force=args.force
@@ -51,16 +51,16 @@ def _cmd_sandbox_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_sandbox_check(args: argparse.Namespace) -> int:
-    from .docker_client import connect
-    from .sandbox_image import require_sandbox_image
+    from .sandbox.engine import connect
+    from .sandbox.image import require_sandbox_image
 
     print(require_sandbox_image(connect()))
     return 0
 
 
 def _cmd_sandbox_cleanup(args: argparse.Namespace) -> int:
-    from .docker_client import connect
-    from .executor import cleanup_leftovers
+    from .sandbox.engine import connect
+    from .sandbox.executor import cleanup_leftovers
 
     print(f"removed {cleanup_leftovers(connect())} leftover sandbox container(s)")
     return 0
@@ -92,9 +92,9 @@ def _cmd_tools(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from .config import GenerationConfig, build_config
-    from .pipeline import generate_dataset
-    from .progress import RichProgress
+    from .run.config import GenerationConfig, build_config
+    from .run.pipeline import generate_dataset
+    from .run.progress import RichProgress
 
     given = {
         "library": args.library, "model": args.model, "rows": args.rows, "out_dir": args.out,
@@ -122,8 +122,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .progress import RichProgress
-    from .verify import verify_dataset
+    from .run.progress import RichProgress
+    from .run.verify import verify_dataset
 
     settings = {"stages": args.stages, "model": args.model, "lenient": args.lenient,
                 "call_timeout": args.call_timeout, "max_containers": args.max_containers,
@@ -163,8 +163,8 @@ def _print_stats_summary(stats: RunStats) -> None:
 def _cmd_stats(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .io import RunFiles, read_records
-    from .stats import RunStats, compute_stats
+    from .run.files import RunFiles, read_records
+    from .run.stats import RunStats, compute_stats
 
     files = RunFiles(args.dir)
     if files.stats.is_file():
@@ -184,7 +184,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .io import RunFiles, read_records, write_export
+    from .run.files import RunFiles, read_records, write_export
 
     files = RunFiles(args.dir)
     if not files.records.is_file():

@@ -21,10 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from apigen_local.model import LocalModel
-from apigen_local.prompts import GENERATOR_SYSTEM, generation_messages
-from apigen_local.sampling import RequestSampler, load_seed_examples
-from apigen_local.tiny_model import TINY_MODEL_NAME, build_tiny_model
+from apigen_local.model.local import LocalModel
+from apigen_local.generation.prompts import GENERATOR_SYSTEM, generation_messages
+from apigen_local.generation.sampling import RequestSampler, load_seed_examples
+from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 from apigen_local.tools import load_library
 
 REPO = Path(__file__).resolve().parent.parent

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from apigen_local.executor import LABEL_HOST, LABEL_PID, LABEL_RUN, SandboxExecutor
+from apigen_local.sandbox.executor import LABEL_HOST, LABEL_PID, LABEL_RUN, SandboxExecutor
 from apigen_local.types import FunctionCall
 
 REPO = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ EXAMPLE_SEEDS = REPO / "examples" / "seed.jsonl"
 @pytest.fixture(scope="session")
 def tiny_model_path() -> Path:
     """The tiny test GGUF, built if it is missing."""
-    from apigen_local.tiny_model import TINY_MODEL_NAME, build_tiny_model
+    from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 
     return build_tiny_model(REPO / "models" / TINY_MODEL_NAME)
 
@@ -26,7 +26,7 @@ def tiny_model_path() -> Path:
 @pytest.fixture(scope="session")
 def local_model(tiny_model_path: Path) -> Iterator[LocalModel]:  # noqa: F821
     """One LocalModel on the tiny GGUF for the whole session (loading is the slow part)."""
-    from apigen_local.model import LocalModel
+    from apigen_local.model.local import LocalModel
 
     with LocalModel(tiny_model_path, n_ctx=8192, seed=7) as model:
         yield model
@@ -35,7 +35,7 @@ def local_model(tiny_model_path: Path) -> Iterator[LocalModel]:  # noqa: F821
 @pytest.fixture(scope="session")
 def docker_client():
     """A client for the running engine; a missing engine is a test failure, not a skip."""
-    from apigen_local.docker_client import connect
+    from apigen_local.sandbox.engine import connect
 
     return connect()
 
@@ -43,6 +43,6 @@ def docker_client():
 @pytest.fixture(scope="session")
 def sandbox_image(docker_client) -> str:
     """Tag of the sandbox base image for the current recipe, built if needed."""
-    from apigen_local.sandbox_image import build_sandbox_image
+    from apigen_local.sandbox.image import build_sandbox_image
 
     return build_sandbox_image(docker_client)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from apigen_local.errors import ModelError
-from apigen_local.model_files import check_gguf, find_model
-from apigen_local.tiny_model import TINY_MODEL_NAME, build_tiny_model, file_sha256
+from apigen_local.model.files import check_gguf, find_model
+from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model, file_sha256
 
 
 def test_tiny_model_is_small_and_deterministic(tiny_model_path: Path, tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apigen_local import cli
-from apigen_local.docker_client import connect
+from apigen_local.sandbox.engine import connect
 from apigen_local.errors import DockerUnavailableError, ImageMissingError
-from apigen_local.sandbox_image import (
+from apigen_local.sandbox.image import (
     build_sandbox_image,
     mirror_from_sources,
     require_sandbox_image,
@@ -36,7 +36,7 @@ def test_rebuild_is_a_no_op(docker_client, sandbox_image: str) -> None:
 
 
 def test_missing_image_says_what_to_run(docker_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("apigen_local.sandbox_image.recipe_hash", lambda: "0000notbuilt0000")
+    monkeypatch.setattr("apigen_local.sandbox.image.recipe_hash", lambda: "0000notbuilt0000")
     with pytest.raises(ImageMissingError, match="apigen-local sandbox build"):
         require_sandbox_image(docker_client)
 
@@ -60,7 +60,7 @@ def test_mirror_is_read_from_apt_sources() -> None:
 
 
 def test_missing_engine_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from apigen_local import docker_client
+    from apigen_local.sandbox import engine as docker_client
 
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setattr(docker_client.shutil, "which", lambda name: None)
@@ -69,7 +69,7 @@ def test_missing_engine_says_what_to_install(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_base_image_from_a_docker_save_archive(docker_client, sandbox_image: str, tmp_path) -> None:
-    from apigen_local.sandbox_image import BASE_REPOSITORY, _find_local_base, _load_base_from_tar
+    from apigen_local.sandbox.image import BASE_REPOSITORY, _find_local_base, _load_base_from_tar
 
     base = _find_local_base(docker_client)
     assert base is not None and base.startswith((BASE_REPOSITORY, "python:"))

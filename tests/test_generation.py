@@ -12,11 +12,11 @@ import pytest
 
 from apigen_local.checks.format import check_generation
 from apigen_local.errors import ConfigError, ConstraintError, ModelError
-from apigen_local.generation import Generator, output_schema
-from apigen_local.json_bounds import SchemaBounds, bound_schema, max_json_bytes
-from apigen_local.model import LocalModel, _widen_number_regex
-from apigen_local.prompts import generation_messages
-from apigen_local.sampling import (
+from apigen_local.generation.generator import Generator, output_schema
+from apigen_local.model.bounds import SchemaBounds, bound_schema, max_json_bytes
+from apigen_local.model.local import LocalModel, _widen_number_regex
+from apigen_local.generation.prompts import generation_messages
+from apigen_local.generation.sampling import (
     ALL_STYLES,
     STYLE_PLANS,
     RequestSampler,

@@ -27,7 +27,7 @@ from apigen_local.checks.execution import (
     is_error_result,
 )
 from apigen_local.errors import ConfigError, DockerUnavailableError, LibraryError
-from apigen_local.executor import (
+from apigen_local.sandbox.executor import (
     LABEL_HOST,
     LABEL_PID,
     LABEL_RUN,

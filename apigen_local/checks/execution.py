@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from ..types import CallResult, CheckResult, FunctionCall, Tool
 
 if TYPE_CHECKING:
-    from ..executor import SandboxExecutor
+    from ..sandbox.executor import SandboxExecutor
 
 INTEGER = re.compile(r"[+-]?\d+")
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from apigen_local.executor import LABEL_PID, LABEL_RUN
+from apigen_local.sandbox.executor import LABEL_PID, LABEL_RUN
 
 TABLE_PATH = Path("/tmp/apigen-security-table.md")
 TABLE: list[tuple[str, str, float]] = []

@@ -6,7 +6,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
-from .errors import DockerUnavailableError
+from ..errors import DockerUnavailableError
 
 if TYPE_CHECKING:
     import docker

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
-from .checks.execution import RowExecution, execute_rows
-from .checks.semantic import SemanticChecker
-from .executor import SandboxExecutor
-from .io import RunFiles
-from .types import Record, Tool
+from ..checks.execution import RowExecution, execute_rows
+from ..checks.semantic import SemanticChecker
+from ..sandbox.executor import SandboxExecutor
+from .files import RunFiles
+from ..types import Record, Tool
 
 Execution = Future[tuple[list[RowExecution], float]]
 InFlight = tuple[list[Record], list[Record], Execution]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .json_bounds import SchemaBounds, bound_schema
-from .model import Completion, LocalModel
+from ..model.bounds import SchemaBounds, bound_schema
+from ..model.local import Completion, LocalModel
 from .prompts import generation_messages
 from .sampling import GenerationRequest
-from .types import Tool
+from ..types import Tool
 
 
 def call_schema(tool: Tool, bounds: SchemaBounds) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import ConfigError
-from .sampling import DEFAULT_STYLE_WEIGHTS, parse_style_mix
-from .types import QueryStyle
+from ..errors import ConfigError
+from ..generation.sampling import DEFAULT_STYLE_WEIGHTS, parse_style_mix
+from ..types import QueryStyle
 
 
 class GenerationConfig(BaseModel):

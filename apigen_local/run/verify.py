@@ -20,16 +20,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from .batch_runner import BatchRunner, ProgressReporter
-from .checks.format import INVALID_JSON, UNKNOWN_FUNCTION, check_answers
-from .checks.semantic import SemanticChecker
-from .errors import ConfigError
-from .executor import SandboxExecutor
-from .io import RunFiles
-from .model import LocalModel
-from .model_files import find_model
+from ..checks.format import INVALID_JSON, UNKNOWN_FUNCTION, check_answers
+from ..checks.semantic import SemanticChecker
+from ..errors import ConfigError
+from ..sandbox.executor import SandboxExecutor
+from .files import RunFiles
+from ..model.local import LocalModel
+from ..model.files import find_model
 from .pipeline import DatasetResult, previous_wall_seconds, write_stats
-from .tools import load_library
-from .types import CheckResult, FunctionCall, QueryStyle, Record, Stage, Tool
+from ..tools import load_library
+from ..types import CheckResult, FunctionCall, QueryStyle, Record, Stage, Tool
 
 VERIFY_STAGES: tuple[Stage, ...] = ("format", "execution", "semantic")
 INVALID_ROW = "invalid_row"

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel
 
-from .errors import ConstraintError, ModelError
-from .json_bounds import max_json_bytes
-from .model_files import check_gguf
+from ..errors import ConstraintError, ModelError
+from .bounds import max_json_bytes
+from .files import check_gguf
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -229,7 +229,7 @@ class LocalModel:
         """Generate text for ``messages`` that the constraint keeps inside ``schema``.
 
         ``max_tokens`` defaults to the longest text the schema admits (see
-        :func:`~apigen_local.json_bounds.max_json_bytes`), so output is never cut short. The text
+        :func:`~apigen_local.model.bounds.max_json_bytes`), so output is never cut short. The text
         is returned as produced; callers validate it themselves. llama.cpp keeps the evaluated
         prompt between calls, so a shared prefix (system prompt, examples) is not evaluated again.
         """

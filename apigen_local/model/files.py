@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 GGUF_MAGIC = b"GGUF"
 MODEL_ENV = "APIGEN_MODEL"

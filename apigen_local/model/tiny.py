@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError
-from .model_files import TINY_MODEL_NAME, default_models_dir
+from ..errors import ConfigError
+from .files import TINY_MODEL_NAME, default_models_dir
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 VOCAB_SIZE = 1024

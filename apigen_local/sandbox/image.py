@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, ImageMissingError, SandboxError
+from ..errors import ConfigError, ImageMissingError, SandboxError
 
 if TYPE_CHECKING:
     import docker
@@ -38,7 +38,7 @@ MIRROR_ENV = "APIGEN_DEBIAN_MIRROR"
 
 def sandbox_dir() -> Path:
     """Where ``Dockerfile`` and ``runner.py`` live: bundled in the wheel, or the repo's ``sandbox/``."""
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent
     for candidate in (package_dir / "_sandbox", package_dir.parent / "sandbox"):
         if (candidate / "Dockerfile").is_file():
             return candidate

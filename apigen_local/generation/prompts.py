@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .sampling import GenerationRequest
-from .types import CallResult, FunctionCall, Tool
+from ..types import CallResult, FunctionCall, Tool
 
 Message = dict[str, str]
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from .errors import ConfigError
-from .tool_specs import xlam_tools
-from .types import Record
+from ..errors import ConfigError
+from ..tool_specs import xlam_tools
+from ..types import Record
 
 ExportFormat = Literal["xlam", "openai", "sharegpt"]
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, Field, computed_field
 
-from .types import Record
+from ..types import Record
 
 STAGES = ("format", "dedup", "execution", "semantic")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .errors import ConfigError
-from .types import QueryStyle, Tool
+from ..errors import ConfigError
+from ..types import QueryStyle, Tool
 
 ALL_STYLES: tuple[QueryStyle, ...] = ("simple", "multiple", "parallel", "parallel_multiple")
 DEFAULT_STYLE_WEIGHTS: dict[QueryStyle, float] = {

@@ -17,18 +17,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from .batch_runner import BatchRunner, ProgressReporter
-from .checks.format import check_generation
-from .checks.semantic import SemanticChecker
+from ..checks.format import check_generation
+from ..checks.semantic import SemanticChecker
 from .config import GenerationConfig, build_config
-from .executor import SandboxExecutor
-from .generation import Generator
-from .io import RunFiles
-from .model import LocalModel
-from .model_files import find_model
-from .sampling import RequestSampler, load_seed_examples
+from ..sandbox.executor import SandboxExecutor
+from ..generation.generator import Generator
+from .files import RunFiles
+from ..model.local import LocalModel
+from ..model.files import find_model
+from ..generation.sampling import RequestSampler, load_seed_examples
 from .stats import RunStats, compute_stats
-from .tools import Library, load_library
-from .types import CheckResult, Record
+from ..tools import Library, load_library
+from ..types import CheckResult, Record
 
 
 class DatasetResult(BaseModel):

@@ -7,7 +7,7 @@ from collections import Counter
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from .types import Record
+from ..types import Record
 
 
 class RichProgress:
