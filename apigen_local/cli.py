@@ -25,10 +25,21 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def _cmd_model_build_tiny(args: argparse.Namespace) -> int:
-    from .model.tiny import build_tiny_model, file_sha256
+    from .model.files import file_sha256
+    from .model.tiny import build_tiny_model
 
     path = build_tiny_model(args.out, force=args.force)
     print(f"{path}  sha256={file_sha256(path)[:16]}  size={path.stat().st_size} bytes")
+    return 0
+
+
+def _cmd_model_fetch(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .model.files import fetch_default_model
+
+    path = fetch_default_model(Path(args.dir) if args.dir else None)
+    print(f"{path}  size={path.stat().st_size} bytes")
     return 0
 
 
@@ -218,12 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    model = commands.add_parser("model", help="build the tiny test model or locate a GGUF")
+    model = commands.add_parser("model", help="fetch the default model, build the tiny test model, or locate a GGUF")
     model_commands = model.add_subparsers(dest="model_command", metavar="ACTION", required=True)
     tiny = model_commands.add_parser("build-tiny", help="write the deterministic tiny test GGUF")
     tiny.add_argument("--out", help="output path (default: models/tiny-test.gguf)")
     tiny.add_argument("--force", action="store_true", help="rebuild even if the file exists")
     tiny.set_defaults(handler=_cmd_model_build_tiny)
+    fetch = model_commands.add_parser("fetch", help="place the default model (SmolLM2-135M-Instruct) in models/")
+    fetch.add_argument("--dir", help="target folder (default: $APIGEN_MODELS_DIR or models/)")
+    fetch.set_defaults(handler=_cmd_model_fetch)
     find = model_commands.add_parser("find", help="print which GGUF the project would use")
     find.add_argument("--model", help="explicit GGUF path")
     find.set_defaults(handler=_cmd_model_find)
@@ -257,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate a verified dataset (all three stages)")
     generate.add_argument("--library", help="Python file or module of functions")
-    generate.add_argument("--model", help="GGUF path (default: $APIGEN_MODEL or the GGUF in models/)")
+    generate.add_argument("--model",
+                          help="GGUF path (default: $APIGEN_MODEL, your GGUF in models/, or the default model)")
     generate.add_argument("--rows", type=int, help="candidate rows to generate (default: 100)")
     generate.add_argument("--out", help="output directory (default: out); rerun to resume")
     generate.add_argument("--seed", type=int, help="seed for sampling and decoding (default: 0)")

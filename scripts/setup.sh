@@ -3,7 +3,7 @@
 #   1. Debian packages: docker.io (engine) and debootstrap (offline base image);
 #   2. a virtualenv in .venv with the package and its test extra (pip's cache kept);
 #   3. a running Docker daemon (started here if none answers);
-#   4. the tiny test model and the sandbox image.
+#   4. the default model (fetched once), the tiny test model and the sandbox image.
 # Each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +52,8 @@ step_dockerd() {
 }
 
 step_artifacts() {
-  say "model: tiny test GGUF"
+  say "model: default model (fetched once) and tiny test GGUF"
+  "$VENV/bin/apigen-local" model fetch
   "$VENV/bin/apigen-local" model build-tiny
   say "sandbox: image"
   as_root "$VENV/bin/apigen-local" sandbox build

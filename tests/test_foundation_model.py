@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from apigen_local.errors import ModelError
-from apigen_local.model.files import check_gguf, find_model
-from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model, file_sha256
+from apigen_local.model.files import DEFAULT_MODEL, check_gguf, file_sha256, find_model
+from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 
 
 def test_tiny_model_is_small_and_deterministic(tiny_model_path: Path, tmp_path: Path) -> None:
@@ -47,14 +47,18 @@ def test_find_model_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     models.mkdir()
     monkeypatch.setenv("APIGEN_MODELS_DIR", str(models))
     monkeypatch.delenv("APIGEN_MODEL", raising=False)
-    with pytest.raises(ModelError, match="no model given"):
+    with pytest.raises(ModelError, match="model fetch"):
         find_model()
     tiny = models / TINY_MODEL_NAME
     tiny.write_bytes(tiny_model_path.read_bytes())
-    assert find_model() == tiny
+    with pytest.raises(ModelError, match="no model given"):
+        find_model()  # the random-weight tiny model is never chosen implicitly
+    default = models / DEFAULT_MODEL.name
+    default.write_bytes(b"GGUF" + b"\0" * 16)
+    assert find_model() == default
     user = models / "user-7b.Q4_K_M.gguf"
     user.write_bytes(b"GGUF" + b"\0" * 16)
-    assert find_model() == user  # a user's model wins over the bundled tiny one
+    assert find_model() == user  # a user's model wins over the default one
     (models / "other.gguf").write_bytes(b"GGUF")
     with pytest.raises(ModelError, match="several models"):
         find_model()

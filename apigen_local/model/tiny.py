@@ -8,7 +8,6 @@ loads it like any other GGUF, which is what the tests need.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
@@ -150,13 +149,3 @@ def build_tiny_model(path: str | os.PathLike[str] | None = None, *, force: bool 
     writer.close()
     partial.replace(target)
     return target
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file (used to prove the builder is deterministic)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-

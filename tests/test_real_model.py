@@ -1,0 +1,118 @@
+"""The real default model (SmolLM2-135M-Instruct, Q4_1) and quantized GGUFs on real llama.cpp.
+
+Quantized weights used to segfault llama.cpp's AMX kernel on this kind of CPU for any prompt
+longer than one token; each quantized load here decodes a multi-token prompt. Loads that could
+crash run in a child process, so a regression fails one test instead of killing the session.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from apigen_local.errors import ModelError
+from apigen_local.model.files import DEFAULT_MODEL, fetch_default_model, file_sha256, find_model
+from apigen_local.run.files import read_records
+from apigen_local.run.pipeline import generate_dataset
+
+from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS, REPO
+
+pytestmark = pytest.mark.real_model
+
+DECODE_SCRIPT = """
+import json, sys
+from apigen_local.model.local import LocalModel
+schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20},
+          "days": {"type": "integer", "minimum": 1}}, "required": ["city", "days"],
+          "additionalProperties": False}
+with LocalModel(sys.argv[1], n_ctx=1024, seed=3) as model:
+    out = model.complete_json([{"role": "user", "content": "Plan a trip to Paris for three days, as JSON."}],
+                              schema, temperature=0.0)
+    print(json.dumps({"text": out.text, "prompt_tokens": out.prompt_tokens,
+                      "completion_tokens": out.completion_tokens}))
+"""
+
+
+def _decode_in_child(path: Path) -> dict:
+    done = subprocess.run([sys.executable, "-c", DECODE_SCRIPT, str(path)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, f"decoding {path.name} failed with {done.returncode}: {done.stderr[-800:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def default_model_path() -> Path:
+    """The default model, fetched once by the set-up (``apigen-local model fetch``)."""
+    return fetch_default_model(REPO / "models")
+
+
+def test_default_model_is_the_pinned_file(default_model_path: Path) -> None:
+    assert default_model_path.stat().st_size == DEFAULT_MODEL.size
+    assert file_sha256(default_model_path) == DEFAULT_MODEL.sha256
+
+
+def test_default_model_is_found_when_the_user_names_none(default_model_path: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        tiny_model_path: Path) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / DEFAULT_MODEL.name).symlink_to(default_model_path)
+    (models / tiny_model_path.name).symlink_to(tiny_model_path)
+    monkeypatch.delenv("APIGEN_MODEL", raising=False)
+    monkeypatch.setenv("APIGEN_MODELS_DIR", str(models))
+    assert find_model() == models / DEFAULT_MODEL.name
+
+
+def test_fetch_keeps_a_good_file_and_explains_a_failed_download(default_model_path: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    here = tmp_path / "models"
+    here.mkdir()
+    (here / DEFAULT_MODEL.name).symlink_to(default_model_path)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # no registry: a present, checked file needs none
+    assert fetch_default_model(here) == here / DEFAULT_MODEL.name
+    empty = tmp_path / "empty"
+    with pytest.raises(ModelError, match="bring it by hand") as caught:
+        fetch_default_model(empty)
+    assert "\n" not in str(caught.value)
+    assert not list(empty.glob("*.gguf"))
+
+
+def test_quantized_default_model_decodes_a_multi_token_prompt(default_model_path: Path) -> None:
+    out = _decode_in_child(default_model_path)
+    assert out["prompt_tokens"] > 1 and out["completion_tokens"] > 3
+    value = json.loads(out["text"])
+    assert set(value) == {"city", "days"} and value["days"] >= 1
+
+
+@pytest.mark.parametrize("kind", ["Q8_0", "Q4_0", "Q4_1", "Q5_K_M", "Q4_K_M"])
+def test_every_common_quantization_decodes(kind: str, tiny_model_path: Path, tmp_path: Path) -> None:
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind}")
+    target = tmp_path / f"tiny-{kind}.gguf"
+    assert llama_cpp.llama_model_quantize(str(tiny_model_path).encode(), str(target).encode(), params) == 0
+    assert target.stat().st_size < tiny_model_path.stat().st_size
+    out = _decode_in_child(target)
+    assert out["prompt_tokens"] > 1 and out["completion_tokens"] >= 1
+
+
+@pytest.mark.docker
+def test_default_model_generates_executes_and_judges(default_model_path: Path, tmp_path: Path) -> None:
+    result = generate_dataset(EXAMPLE_LIBRARY, default_model_path, 6, out_dir=tmp_path, seed=1,
+                              seed_file=str(EXAMPLE_SEEDS))
+    records = list(read_records(result.records_path))
+    assert len(records) == 6
+    assert all(r.format_check.passed for r in records)  # the constraint holds on a real vocabulary
+    queries = [r.query or "" for r in records]
+    assert all(len(q.split()) >= 3 and sum(c.isalpha() for c in q) > len(q) / 2 for q in queries)
+    assert not any("the request" in q.casefold() for q in queries)  # nothing copied from the prompt
+    assert len({q.casefold() for q in queries}) >= 5
+    executed = [r for r in records if r.execution_check is not None]
+    judged = [r for r in records if r.semantic_check is not None]
+    assert executed and judged, "no row reached the sandbox and the judge"
+    assert all(r.raw_verdict for r in judged)
