@@ -21,12 +21,12 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .run.config import GenerationConfig
-    from .sandbox.executor import SandboxExecutor
     from .model.local import LocalModel
+    from .run.config import GenerationConfig
     from .run.pipeline import DatasetResult, generate_dataset
-    from .tools import load_library
     from .run.verify import verify_dataset
+    from .sandbox.executor import SandboxExecutor
+    from .tools import load_library
 
 __version__ = "0.1.0"
 

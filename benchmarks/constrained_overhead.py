@@ -30,14 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from apigen_local.generation.generator import Generator, output_schema
+from apigen_local.generation.prompts import generation_messages
+from apigen_local.generation.sampling import RequestSampler, load_seed_examples
 from apigen_local.model.local import (
     JSON_WHITESPACE,
     LocalModel,
     _special_tokens,
     _widen_number_regex,
 )
-from apigen_local.generation.prompts import generation_messages
-from apigen_local.generation.sampling import RequestSampler, load_seed_examples
 from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 from apigen_local.tools import load_library
 from apigen_local.types import Tool

@@ -27,11 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from apigen_local.model.local import Completion, LocalModel
+from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 from apigen_local.run.batch_runner import BatchRunner, InFlight
 from apigen_local.run.config import build_config
-from apigen_local.model.local import Completion, LocalModel
 from apigen_local.run.pipeline import Pipeline
-from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 from apigen_local.types import Record
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from apigen_local.model.local import LocalModel
 from apigen_local.generation.prompts import GENERATOR_SYSTEM, generation_messages
 from apigen_local.generation.sampling import RequestSampler, load_seed_examples
+from apigen_local.model.local import LocalModel
 from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 from apigen_local.tools import load_library
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from apigen_local import cli
-from apigen_local.sandbox.engine import connect
 from apigen_local.errors import DockerUnavailableError, ImageMissingError
+from apigen_local.sandbox.engine import connect
 from apigen_local.sandbox.image import (
     build_sandbox_image,
     mirror_from_sources,

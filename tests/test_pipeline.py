@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from apigen_local import cli
-from apigen_local.run.config import GenerationConfig, build_config
 from apigen_local.errors import ConfigError
+from apigen_local.run.config import GenerationConfig, build_config
 from apigen_local.run.files import RunFiles, read_records
 from apigen_local.run.pipeline import _Deduplicator, generate_dataset, normalise_query
 from apigen_local.types import CheckResult, FunctionCall, Record, Tool

@@ -11,9 +11,9 @@ import pytest
 from apigen_local import cli, verify_dataset
 from apigen_local.errors import ConfigError
 from apigen_local.run.files import read_records
+from apigen_local.run.verify import read_rows
 from apigen_local.tool_specs import xlam_tools
 from apigen_local.tools import load_library
-from apigen_local.run.verify import read_rows
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS
 

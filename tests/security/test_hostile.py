@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from apigen_local.sandbox import executor as executor_module
 from apigen_local.checks.execution import check_execution, execute_rows
 from apigen_local.errors import LibraryError
+from apigen_local.sandbox import executor as executor_module
 from apigen_local.sandbox.executor import SandboxExecutor
 from apigen_local.tools import load_library
 from apigen_local.types import CallResult, FunctionCall
