@@ -13,8 +13,6 @@ import pytest
 from apigen_local.checks.format import check_generation
 from apigen_local.errors import ConfigError, ConstraintError, ModelError
 from apigen_local.generation.generator import Generator, output_schema
-from apigen_local.model.bounds import SchemaBounds, bound_schema, max_json_bytes
-from apigen_local.model.local import LocalModel, _widen_number_regex
 from apigen_local.generation.prompts import generation_messages
 from apigen_local.generation.sampling import (
     ALL_STYLES,
@@ -23,6 +21,8 @@ from apigen_local.generation.sampling import (
     load_seed_examples,
     parse_style_mix,
 )
+from apigen_local.model.bounds import SchemaBounds, bound_schema, max_json_bytes
+from apigen_local.model.local import LocalModel, _widen_number_regex
 from apigen_local.tools import load_library
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS
@@ -70,6 +70,36 @@ def test_styles_follow_their_plans_and_the_mix(library, examples) -> None:
     only_parallel = RequestSampler(library.tools, examples, seed=3,
                                    styles=parse_style_mix("parallel"))
     assert {only_parallel.request(i).style for i in range(30)} == {"parallel"}
+
+
+def test_prompts_hold_no_placeholder_and_show_exact_replies(library, examples) -> None:
+    seed_rows = {(e.query, e.answers) for e in examples}
+    sampler = RequestSampler(library.tools, examples, seed=5)
+    for index in range(80):
+        request = sampler.request(index)
+        messages = generation_messages(request)
+        assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
+        text = "\n".join(m["content"] for m in messages)
+        for placeholder in ("the request", "function_name", '{"argument": "value"}'):
+            assert placeholder not in text
+        for tool in request.tools:  # the offered functions are in the final turn
+            assert f"{tool.name}: {tool.description}" in messages[-1]["content"]
+        replies = [m["content"] for m in messages if m["role"] == "assistant"]
+        assert len(replies) == len(request.examples)
+        for reply in replies:  # each example reply is a real seed row in the exact output shape
+            pair = json.loads(reply)["pairs"][0]
+            assert list(pair) == ["query", "answers"]
+            assert (pair["query"], json.dumps(pair["answers"])) in seed_rows
+        offered = {tool.name for tool in request.tools}
+        assert not any(example.functions & offered for example in request.examples)
+
+
+def test_answers_first_orders_the_schema_and_the_examples(library, examples) -> None:
+    request = RequestSampler(library.tools, examples, seed=5).request(0)
+    schema = output_schema(request.tools, min_calls=1, max_calls=2, answers_first=True)
+    assert list(schema["properties"]["pairs"]["items"]["properties"]) == ["answers", "query"]
+    reply = json.loads(generation_messages(request, answers_first=True)[2]["content"])
+    assert list(reply["pairs"][0]) == ["answers", "query"]
 
 
 def test_style_mix_errors_are_clear() -> None:

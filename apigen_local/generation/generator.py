@@ -8,9 +8,9 @@ from typing import Any
 
 from ..model.bounds import SchemaBounds, bound_schema
 from ..model.local import Completion, LocalModel
+from ..types import Tool
 from .prompts import generation_messages
 from .sampling import GenerationRequest
-from ..types import Tool
 
 
 def call_schema(tool: Tool, bounds: SchemaBounds) -> dict[str, Any]:
@@ -28,22 +28,26 @@ def call_schema(tool: Tool, bounds: SchemaBounds) -> dict[str, Any]:
 
 
 def output_schema(
-    tools: Sequence[Tool], *, min_calls: int, max_calls: int, bounds: SchemaBounds | None = None
+    tools: Sequence[Tool], *, min_calls: int, max_calls: int, bounds: SchemaBounds | None = None,
+    answers_first: bool = False,
 ) -> dict[str, Any]:
-    """The ``{"pairs": [{"query", "answers"}]}`` schema the model's output is held to."""
+    """The ``{"pairs": [{"query", "answers"}]}`` schema the model's output is held to.
+
+    The constraint emits keys in schema order: ``answers_first`` makes the model choose the
+    calls before it writes the query that asks for them.
+    """
     bounds = bounds or SchemaBounds()
     calls = [call_schema(tool, bounds) for tool in tools]
+    query = {"type": "string", "minLength": 8, "maxLength": bounds.query_max_chars}
+    answers = {
+        "type": "array",
+        "items": calls[0] if len(calls) == 1 else {"anyOf": calls},
+        "minItems": min_calls,
+        "maxItems": max_calls,
+    }
     pair = {
         "type": "object",
-        "properties": {
-            "query": {"type": "string", "minLength": 8, "maxLength": bounds.query_max_chars},
-            "answers": {
-                "type": "array",
-                "items": calls[0] if len(calls) == 1 else {"anyOf": calls},
-                "minItems": min_calls,
-                "maxItems": max_calls,
-            },
-        },
+        "properties": {"answers": answers, "query": query} if answers_first else {"query": query, "answers": answers},
         "required": ["query", "answers"],
         "additionalProperties": False,
     }
@@ -62,8 +66,9 @@ class Generator:
     """
 
     def __init__(self, model: LocalModel, *, max_tokens: int | None = None, temperature: float = 0.7,
-                 bounds: SchemaBounds | None = None) -> None:
+                 bounds: SchemaBounds | None = None, answers_first: bool = False) -> None:
         self.model = model
+        self.answers_first = answers_first
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.bounds = bounds or SchemaBounds()
@@ -71,7 +76,8 @@ class Generator:
     def schema(self, request: GenerationRequest) -> dict[str, Any]:
         """The output schema for ``request``."""
         return output_schema(request.tools, min_calls=request.min_calls,
-                             max_calls=request.max_calls, bounds=self.bounds)
+                             max_calls=request.max_calls, bounds=self.bounds,
+                             answers_first=self.answers_first)
 
     def prepare(self, requests: Iterable[GenerationRequest]) -> None:
         """Compile the constraints of upcoming ``requests`` in the background (see
@@ -81,7 +87,7 @@ class Generator:
     def generate(self, request: GenerationRequest) -> Completion:
         """One constrained completion for ``request``."""
         return self.model.complete_json(
-            generation_messages(request),
+            generation_messages(request, answers_first=self.answers_first),
             self.schema(request),
             max_tokens=self.max_tokens,
             temperature=self.temperature,

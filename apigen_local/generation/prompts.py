@@ -6,40 +6,34 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .sampling import GenerationRequest
-from ..types import CallResult, FunctionCall, Tool
+from ..tool_specs import normalize_tool
+from ..types import CallResult, FunctionCall, QueryStyle, Tool
+from .sampling import FewShotExample, GenerationRequest
 
 Message = dict[str, str]
 
 GENERATOR_SYSTEM = """\
-You label data for training function-calling assistants. For the functions you are given, \
-write realistic user requests and the exact function calls that fulfil them, as JSON.
+You write training data for function-calling assistants. You are given some functions. You \
+write one request that a real user could type, and the exact calls of those functions that \
+fulfil it, as JSON.
 
-A good request:
-- sounds like something a real person would ask, in plain words, brief and unambiguous;
-- states a concrete, believable value for every argument the calls need (real-looking names, \
-dates such as 2024-03-15, amounts, identifiers); numbers may be written as digits or words;
-- varies in difficulty, from simple everyday uses to advanced ones.
-
-A good answer:
-- is a list of calls, one call for each separate thing the request asks for;
-- uses only the functions offered, with argument names and value types exactly as their \
-schemas define, and every required argument filled in;
-- would, once executed, fully satisfy the request."""
+Rules:
+- Each request is plain, natural English about a concrete situation, and names every value \
+the calls use: names, numbers, dates, units, words.
+- The calls use only the functions given, with the argument names and types of their schemas.
+- Each argument value is taken from what the user wrote, in the same or an equivalent form.
+- Each request is new: do not repeat the examples or these instructions."""
 
 STYLE_INSTRUCTIONS: dict[str, str] = {
-    "simple": "Write a request that needs exactly one call of the single function offered.",
-    "multiple": (
-        "Several functions are offered but only one fits: write a request that needs exactly "
-        "one call of the most suitable function."
-    ),
+    "simple": "Write a request that needs exactly one call of {function}.",
+    "multiple": "Write a request that needs exactly one call of the best-fitting function; the others are not needed.",
     "parallel": (
         "Write a request that asks for the same kind of thing {min_calls} to {max_calls} times "
-        "with different values, answered by that many calls of the one function offered."
+        "with different values, answered by that many calls of {function}."
     ),
     "parallel_multiple": (
-        "Write a request made of {min_calls} to {max_calls} independent parts, answered by "
-        "that many calls, using at least two different functions from those offered."
+        "Write a request with {min_calls} to {max_calls} separate parts, answered by that many "
+        "calls, using at least two different functions."
     ),
 }
 
@@ -63,28 +57,74 @@ def _format_tools(tools: Sequence[Tool]) -> str:
     return json.dumps([tool.openai() for tool in tools], ensure_ascii=False)
 
 
-def generation_messages(request: GenerationRequest) -> list[Message]:
-    """The chat messages that ask the model for one query/answer pair."""
-    parts: list[str] = []
-    if request.examples:
-        shots = "\n\n".join(
-            f"## Query:\n{example.query}\n## Answers:\n{example.answers}"
-            for example in request.examples
-        )
-        parts.append(f"Examples of requests and answers for other functions:\n{shots}")
-    parts.append(f"Functions offered:\n{_format_tools(request.tools)}")
-    instruction = STYLE_INSTRUCTIONS[request.style].format(
-        min_calls=request.min_calls, max_calls=request.max_calls
-    )
-    parts.append(
-        f"{instruction}\n\nReply with JSON only, in this shape:\n"
-        '{"pairs": [{"query": "the request", "answers": '
-        '[{"name": "function_name", "arguments": {"argument": "value"}}]}]}'
-    )
-    return [
-        {"role": "system", "content": GENERATOR_SYSTEM},
-        {"role": "user", "content": "\n\n".join(parts)},
-    ]
+def _type_name(schema: dict[str, Any]) -> str:
+    kind = schema.get("type")
+    if "enum" in schema:
+        return " | ".join(json.dumps(value) for value in schema["enum"])
+    if kind == "array":
+        return f"list of {_type_name(schema.get('items') or {})}"
+    if isinstance(kind, list):
+        return " or ".join(kind)
+    if "anyOf" in schema:
+        return " or ".join(_type_name(option) for option in schema["anyOf"])
+    return str(kind or "any")
+
+
+def describe_tools(tools: Sequence[Tool]) -> str:
+    """Tools as short text: one line per function and one line per argument."""
+    lines: list[str] = []
+    for tool in tools:
+        properties = tool.parameters.get("properties") or {}
+        required = set(tool.parameters.get("required") or [])
+        lines.append(f"{tool.name}: {tool.description}")
+        for name, schema in properties.items():
+            flag = "required" if name in required else f"optional, default {json.dumps(schema.get('default'))}"
+            text = schema.get("description", "")
+            lines.append(f"  - {name} ({_type_name(schema)}, {flag}){': ' + text if text else ''}")
+    return "\n".join(lines)
+
+
+def example_output(example: FewShotExample, *, answers_first: bool = False) -> str:
+    """A few-shot example written exactly as the model's reply must look."""
+    answers = json.loads(example.answers)
+    pair = {"answers": answers, "query": example.query} if answers_first else \
+        {"query": example.query, "answers": answers}
+    return json.dumps({"pairs": [pair]}, ensure_ascii=False)
+
+
+def _task(style: QueryStyle, tools: Sequence[Tool], min_calls: int, max_calls: int) -> str:
+    instruction = STYLE_INSTRUCTIONS[style].format(min_calls=min_calls, max_calls=max_calls,
+                                                   function=tools[0].name if tools else "the function")
+    return f"Functions:\n{describe_tools(tools)}\n\n{instruction} Reply with the JSON only."
+
+
+def _example_turns(example: FewShotExample, *, answers_first: bool) -> list[Message]:
+    """One example as a user turn (its own functions and task) and the assistant's exact reply."""
+    tools = [normalize_tool(spec) for spec in json.loads(example.tools)]
+    calls = json.loads(example.answers)
+    names = {call.get("name") for call in calls if isinstance(call, dict)}
+    if len(calls) == 1:
+        style: QueryStyle = "simple" if len(tools) == 1 else "multiple"
+    else:
+        style = "parallel" if len(names) == 1 and len(tools) == 1 else "parallel_multiple"
+    return [{"role": "user", "content": _task(style, tools, len(calls), len(calls))},
+            {"role": "assistant", "content": example_output(example, answers_first=answers_first)}]
+
+
+def generation_messages(request: GenerationRequest, *, answers_first: bool = False) -> list[Message]:
+    """The chat messages that ask the model for one query/answer pair.
+
+    Each few-shot example is a finished exchange: its own functions and task, then its reply
+    exactly as the model's reply must look. Nothing is a placeholder a weak model could copy,
+    and the offered functions sit next to the task they belong to. The system prompt comes first
+    and is the same for every row, so its KV state is reused.
+    """
+    messages: list[Message] = [{"role": "system", "content": GENERATOR_SYSTEM}]
+    for example in request.examples:
+        messages += _example_turns(example, answers_first=answers_first)
+    messages.append({"role": "user", "content": _task(request.style, request.tools,
+                                                      request.min_calls, request.max_calls)})
+    return messages
 
 
 def judge_messages(

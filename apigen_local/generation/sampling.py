@@ -43,10 +43,20 @@ STYLE_PLANS: dict[QueryStyle, StylePlan] = {
 
 
 class FewShotExample(BaseModel):
-    """One seed row used as a few-shot example: a query and its answer calls as JSON text."""
+    """One seed row used as a few-shot example: a query, its answer calls and its tools as JSON text."""
 
     query: str
     answers: str
+    tools: str = "[]"
+
+    @property
+    def functions(self) -> set[str]:
+        """Names of the functions its answer calls."""
+        try:
+            calls = json.loads(self.answers)
+        except json.JSONDecodeError:
+            return set()
+        return {call.get("name") for call in calls if isinstance(call, dict)} if isinstance(calls, list) else set()
 
 
 class GenerationRequest(BaseModel):
@@ -109,10 +119,12 @@ def load_seed_examples(path: str | Path) -> list[FewShotExample]:
             continue
         try:
             row = json.loads(line)
-            answers = row["answers"]
+            answers, tools = row["answers"], row.get("tools", [])
             answers_text = answers if isinstance(answers, str) else json.dumps(answers)
+            tools_text = tools if isinstance(tools, str) else json.dumps(tools)
             json.loads(answers_text)
-            examples.append(FewShotExample(query=str(row["query"]), answers=answers_text))
+            json.loads(tools_text)
+            examples.append(FewShotExample(query=str(row["query"]), answers=answers_text, tools=tools_text))
         except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
             raise ConfigError(
                 f"few-shot file {seed_path} line {number} is not an xlam row with "
@@ -151,8 +163,11 @@ class RequestSampler:
         plan = STYLE_PLANS[style]
         n_tools = min(rng.randint(plan.min_tools, plan.max_tools), len(self.tools))
         offered = rng.sample(self.tools, n_tools)
-        n_examples = min(self.n_examples, len(self.examples))
-        examples = rng.sample(self.examples, n_examples)
+        # as in APIGen, examples show other functions than the offered ones, so a weak model
+        # cannot copy an example's query for the same function
+        offered_names = {tool.name for tool in offered}
+        others = [e for e in self.examples if not e.functions & offered_names] or self.examples
+        examples = rng.sample(others, min(self.n_examples, len(others)))
         return GenerationRequest(
             index=index,
             seed=self.seed,
