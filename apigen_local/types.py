@@ -76,6 +76,7 @@ class Record(BaseModel):
     """One candidate row with every stage's outcome; written once to ``records.jsonl``."""
 
     id: int
+    source_id: Any = None  # verify: the input row's own "id" (any JSON value), for joining back
     seed: int
     style: QueryStyle | Literal["unknown"]  # "unknown": a verified row without tools or calls
     tools: list[Tool]
@@ -94,6 +95,7 @@ class Record(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     tokens: dict[str, int] = Field(default_factory=dict)
     stages: list[Stage] | None = None  # the stages a verify run asked for; None: every stage
+    write_repairs: list[str] = Field(default_factory=list)  # what was escaped or cut so the row could be written
 
     @property
     def keep_row_after_execution_check(self) -> bool:

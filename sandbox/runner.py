@@ -26,21 +26,28 @@ Each call runs in its own forked child, so one call can neither crash nor change
 the next. The child gets ``RLIMIT_AS``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE`` and ``RLIMIT_CPU``; its
 stdout and stderr go to pipes that the parent drains (keeping at most ``output_limit`` bytes each);
 it is killed with ``SIGKILL`` when ``timeout`` seconds of wall time pass, or once it has written more
-than ``FLOOD_LIMIT`` bytes to them. Files a call leaves in ``/tmp`` or ``/dev/shm`` are removed
-before the next call starts. The runner is PID 1 of its container, so the kernel drops any signal a
+than ``FLOOD_LIMIT`` bytes to them. After each call the runner resets what a call can leave
+behind in the container: every process but itself is killed, every SysV shared-memory segment,
+semaphore set and message queue is removed, and every entry a call left in ``/tmp``, ``/dev/shm``
+and ``/dev/mqueue`` is deleted (iteratively, after restoring write permission, so locked or very
+deep directories go too). Timers, signal dispositions, environment, working directory and memory
+die with the call's child process. The runner is PID 1 of its container, so the kernel drops any signal a
 call sends it unless the runner handles that signal; it handles none (``SIGINT`` is ignored). The
 runner also makes itself non-dumpable, so a call, which runs as the same user, can neither ptrace
 it nor open its file descriptors under ``/proc/1/fd`` to forge lines of the protocol stream.
 
-Reasons for a failed call: ``exception`` (the call raised, or names no public top-level function of the library),
+Reasons for a failed call: ``exception`` (the call raised, or names no public function defined in the library),
 ``timeout`` (wall-clock bound or CPU limit), ``crash`` (killed by a signal, exited without a
 result, or flooded its output; ``signal`` names the signal), ``oom`` (``MemoryError`` or killed by
 the kernel's OOM killer), ``not_serializable`` (the result has no meaningful representation, see below).
 
 Results that are not JSON (sets, custom objects, NaN, ...) are returned as their ``repr`` cut to
 ``result_limit`` characters; a JSON result longer than ``result_limit`` is returned the same way.
-A result counts as ``not_serializable`` only when ``repr`` raises or gives the default
-``<... object at 0x...>`` form, which carries no value anyone could check.
+A result counts as ``not_serializable`` when ``repr`` raises or shows a memory address
+(``<... at 0x...>``: default reprs, generators, functions, methods), which no one could check.
+
+Whatever a call writes into its result pipe is untrusted: the runner parses it with a nesting
+bound, checks every field's type, and turns anything else into that call's ``crash``.
 """
 
 from __future__ import annotations
@@ -59,12 +66,17 @@ from typing import Any, Dict, List, Optional, Tuple
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_IMPORT_TIMEOUT = 10.0
 FLOOD_LIMIT = 2**20  # bytes of stdout plus stderr a call may write before it is killed
-SCRATCH_DIRS = ("/tmp", "/dev/shm")
+SCRATCH_DIRS = ("/tmp", "/dev/shm", "/dev/mqueue")
+SYSV_IPC = (("/proc/sysvipc/shm", "shmctl"), ("/proc/sysvipc/sem", "semctl"), ("/proc/sysvipc/msg", "msgctl"))
+IPC_RMID = 0
+MAX_DEPTH = 500  # nesting a result may have (well below the recursion limit of JSON encoding)
+REASONS = ("exception", "timeout", "crash", "oom", "not_serializable")
+ESCAPE_FACTOR = 12  # most bytes one character takes in ASCII JSON (a surrogate pair, ``\uXXXX\uXXXX``)
 PR_SET_DUMPABLE = 4
 DEFAULT_OUTPUT_LIMIT = 4096
 DEFAULT_RESULT_LIMIT = 65536
 DEFAULT_LIMITS = {"address_space": 192 * 2**20, "nproc": 0, "fsize": 2**20, "cpu": None}
-DEFAULT_REPR = re.compile(r"^<[\w.]+ object at 0x[0-9a-fA-F]+>$", re.S)
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]{4,}")
 OOM_COUNTER_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 EXIT_RESULT_WRITTEN = 0
 
@@ -75,40 +87,63 @@ def _truncate(text: str, limit: int) -> str:
     return text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
+def _text(value: Any, limit: int) -> str:
+    """``str(value)`` cut to ``limit`` characters; never raises, whatever ``__str__`` does."""
+    try:
+        shown = str(value)
+        return _truncate(shown if type(shown) is str else str.__str__(shown), limit)
+    except BaseException as exc:  # noqa: BLE001 - a hostile __str__ may raise anything
+        try:
+            kind = type(exc).__name__
+        except BaseException:  # noqa: BLE001
+            kind = "an exception"
+        return f"<str() of this {type(value).__name__} raised {kind}>"
+
+
 def _encode_result(value: Any, limit: int) -> Dict[str, Any]:
     """The JSON fields describing a returned value (see the module docstring)."""
     try:
+        if _depth(value) > MAX_DEPTH:
+            raise ValueError("too deep")
         text = json.dumps(value, allow_nan=False)
         if len(text) <= limit:
             return {"ok": True, "result": json.loads(text)}
-    except (TypeError, ValueError, RecursionError):
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - not JSON (hostile __str__ or __iter__ included): use repr
         pass
     try:
         shown = repr(value)
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a hostile __repr__ may raise anything
         return {
             "ok": False, "reason": "not_serializable", "error_type": type(exc).__name__,
             "error_message": f"the result of type {type(value).__name__} has no usable repr",
         }
-    if DEFAULT_REPR.match(shown):
+    if ADDRESS.search(shown):
         return {
             "ok": False, "reason": "not_serializable", "error_type": type(value).__name__,
-            "error_message": f"the result is an opaque {type(value).__name__} object: {shown}",
+            "error_message": f"the result of type {type(value).__name__} shows only a memory address: "
+                             + _truncate(shown, 200),
         }
     return {"ok": True, "result": _truncate(shown, limit)}
 
 
 def _resolve(module: Any, name: str) -> Any:
-    """The public function ``name`` of the library: a top-level callable, listed in ``__all__``
-    when the module defines it. Dotted names are refused so calls cannot reach imported modules."""
+    """The public function ``name`` of the library, exactly as ``load_library`` offers them: a plain
+    function defined in the module itself under that name (no imported names, aliases, classes or
+    other callables), listed in ``__all__`` when the module defines it."""
+    import inspect
+
     if not name.isidentifier() or name.startswith("_"):
         raise NameError(f"{name!r} is not a public function of the library")
     exported = getattr(module, "__all__", None)
-    target = getattr(module, name, None)
+    target = module.__dict__.get(name)
     if target is None or (exported is not None and name not in exported):
         raise NameError(f"the library has no function named {name!r}")
-    if not callable(target):
-        raise NameError(f"{name!r} in the library is not callable")
+    if not inspect.isfunction(target) or target.__module__ != module.__name__ or target.__name__ != name:
+        raise NameError(f"{name!r} is not a function defined in the library")
     return target
 
 
@@ -147,10 +182,10 @@ def _child(module: Any, call: Dict[str, Any], request: Dict[str, Any], result_fd
         outcome = _encode_result(value, request["result_limit"])
     except MemoryError as exc:
         outcome = {"ok": False, "reason": "oom", "error_type": "MemoryError",
-                   "error_message": str(exc) or "out of memory"}
+                   "error_message": _text(exc, request["output_limit"]) or "out of memory"}
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are call errors too
-        outcome = {"ok": False, "reason": "exception", "error_type": type(exc).__name__,
-                   "error_message": _truncate(str(exc), request["output_limit"])}
+        outcome = {"ok": False, "reason": "exception", "error_type": _text(type(exc).__name__, 200),
+                   "error_message": _text(exc, request["output_limit"])}
     try:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -158,7 +193,7 @@ def _child(module: Any, call: Dict[str, Any], request: Dict[str, Any], result_fd
         pass
     try:
         data = json.dumps(outcome).encode()
-    except (TypeError, ValueError):
+    except BaseException:  # noqa: BLE001 - whatever the outcome holds, a result line is written
         data = json.dumps({"ok": False, "reason": "not_serializable",
                            "error_message": "the outcome could not be encoded"}).encode()
     view = memoryview(data)
@@ -251,7 +286,8 @@ def run_call(module: Any, call: Dict[str, Any], request: Dict[str, Any]) -> Dict
     for _, write_end in pipes.values():
         os.close(write_end)
     keep = request["output_limit"]
-    bounds = {"result": request["result_limit"] + keep + 4096, "stdout": keep, "stderr": keep}
+    # every character of the result and error text may take ESCAPE_FACTOR bytes in the pipe's JSON
+    bounds = {"result": ESCAPE_FACTOR * (request["result_limit"] + keep + 512) + 4096, "stdout": keep, "stderr": keep}
     try:
         data, seen, killed = _drain(
             pid, {name: pair[0] for name, pair in pipes.items()}, request["timeout"], bounds
@@ -291,17 +327,55 @@ def run_call(module: Any, call: Dict[str, Any], request: Dict[str, Any]) -> Dict
         else:
             base.update(reason="crash", error_message=f"the call's process was killed by {name}")
         return base
-    try:
-        outcome = json.loads(data["result"].decode("utf-8")) if data["result"] else None
-    except ValueError:
-        outcome = None
-    if not isinstance(outcome, dict):
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
-        base.update(reason="crash", error_message=f"the call's process exited with code {code} without a result")
+    code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
+    outcome, problem = _parse_outcome(data["result"], seen["result"], bounds["result"])
+    if outcome is None:
+        base.update(reason="crash", error_message=f"the call's process exited with code {code}: {problem}")
         return base
-    base.update({key: outcome.get(key) for key in ("ok", "result", "reason", "error_type", "error_message")})
-    base["ok"] = bool(base["ok"])
+    base.update(outcome)
     return base
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and dicts in ``value`` (each visited once), without recursion; the
+    search stops past ``MAX_DEPTH``."""
+    deepest, pending, visited = 0, [(value, 1)], set()
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, (list, dict)) and id(item) not in visited:
+            visited.add(id(item))
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                break
+            pending.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _parse_outcome(raw: bytes, total: int, bound: int) -> Tuple[Optional[Dict[str, Any]], str]:
+    """The checked fields of what a call wrote to its result pipe, or ``None`` and why not.
+
+    The pipe is written by the call's own process, so it is untrusted: size, nesting and every
+    field's type are checked, and nothing in it can make the runner raise."""
+    if not raw:
+        return None, "it wrote no result"
+    if total > bound:
+        return None, f"its result took more than {bound} bytes"
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except Exception as exc:  # noqa: BLE001 - RecursionError and MemoryError included
+        return None, f"its result is not valid JSON ({type(exc).__name__})"
+    if not isinstance(document, dict):
+        return None, "its result is not a JSON object"
+    ok, reason = document.get("ok"), document.get("reason")
+    fields = {key: document.get(key) for key in ("error_type", "error_message")}
+    if not isinstance(ok, bool) or not all(value is None or isinstance(value, str) for value in fields.values()):
+        return None, "its result has fields of the wrong type"
+    if ok != (reason is None) or (reason is not None and reason not in REASONS):
+        return None, "its result has an unknown or inconsistent reason"
+    if _depth(document.get("result")) > MAX_DEPTH:
+        return None, f"its result is nested more than {MAX_DEPTH} deep"
+    fields.update(ok=ok, reason=reason, result=document.get("result") if ok else None)
+    return fields, ""
 
 
 def _read_request() -> Dict[str, Any]:
@@ -320,7 +394,10 @@ def _read_request() -> Dict[str, Any]:
 
 
 def _emit(fd: int, document: Dict[str, Any]) -> None:
-    data = (json.dumps(document) + "\n").encode()
+    _write_all(fd, (json.dumps(document) + "\n").encode())
+
+
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -369,18 +446,89 @@ def _scratch_entries() -> Dict[str, List[str]]:
 
 def _clean_scratch(keep: Dict[str, List[str]]) -> None:
     """Remove what the last call left in the writable folders (entries in ``keep`` stay)."""
-    import shutil
-
     for folder, names in _scratch_entries().items():
         for name in set(names) - set(keep.get(folder, [])):
-            path = os.path.join(folder, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
+            _remove(folder, os.path.join(folder, name))
+
+
+def _remove(folder: str, top: str) -> None:
+    """Delete ``top`` and all below it without recursion: each directory is made writable, its
+    subdirectories are moved up into ``folder`` (so paths stay short however deep the tree) and
+    removed in turn. Errors skip the entry; they never raise."""
+    pending, moved = [top], 0
+    while pending:
+        path = pending.pop()
+        try:
+            if not os.path.isdir(path) or os.path.islink(path):
+                os.unlink(path)
+                continue
+            os.chmod(path, 0o700)
+            with os.scandir(path) as entries:
+                children = [(entry.path, entry.is_dir(follow_symlinks=False)) for entry in entries]
+            for child, is_dir in children:
+                if is_dir:
+                    os.chmod(child, 0o700)  # moving a directory rewrites its ".." entry
+                    moved += 1
+                    target = os.path.join(folder, f".apigen-removing-{os.getpid()}-{moved}-{len(pending)}")
+                    os.rename(child, target)
+                    pending.append(target)
+                else:
+                    os.unlink(child)
+            os.rmdir(path)
+        except OSError:
+            continue
+
+
+def _load_libc() -> Any:
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _clean_ipc(libc: Any) -> None:
+    """Remove every SysV shared-memory segment, semaphore set and message queue in the container's
+    IPC namespace (a segment still attached goes once its last user, killed before this, is gone)."""
+    for listing, control in SYSV_IPC:
+        try:
+            with open(listing) as handle:
+                lines = handle.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 2 or not fields[1].isdigit():
+                continue
+            if control == "semctl":
+                libc.semctl(int(fields[1]), 0, IPC_RMID, None)
             else:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+                getattr(libc, control)(int(fields[1]), IPC_RMID, None)
+
+
+def _kill_strays() -> None:
+    """As PID 1, kill every other process of the container and reap it (a call's child can fork
+    only where ``nproc`` allows, but nothing it started may outlive it)."""
+    if os.getpid() != 1:
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        return  # no other process
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except OSError:
+            return
+        if pid == 0:
+            return
+
+
+def _reset(scratch: Dict[str, List[str]], libc: Any) -> None:
+    """Undo what a call may have left in the container (see the module docstring)."""
+    _kill_strays()
+    _clean_ipc(libc)
+    _clean_scratch(scratch)
 
 
 def _make_undumpable() -> None:
@@ -401,7 +549,7 @@ def main() -> int:
     _make_undumpable()
     try:
         request = _read_request()
-    except ValueError as exc:
+    except Exception as exc:  # noqa: BLE001 - any unreadable request is reported, not raised
         _emit(protocol_fd, {"request_error": str(exc)})
         return 2
     request["protocol_fd"] = protocol_fd
@@ -414,14 +562,23 @@ def main() -> int:
         _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
         return 0
     scratch = _scratch_entries()
+    libc = _load_libc()
     calls: List[Any] = request["calls"]
     for index, call in enumerate(calls):
-        if not isinstance(call, dict):
-            call = {"name": str(call), "arguments": None}
-        outcome = run_call(module, call, request)
-        outcome["index"] = index
-        _emit(protocol_fd, outcome)
-        _clean_scratch(scratch)
+        try:
+            if not isinstance(call, dict):
+                call = {"name": str(call), "arguments": None}
+            outcome = run_call(module, call, request)
+            outcome["index"] = index
+            line = (json.dumps(outcome) + "\n").encode()
+        except BaseException as exc:  # noqa: BLE001 - the runner outlives whatever a call does
+            line = (json.dumps({"index": index, "ok": False, "reason": "crash", "error_type": type(exc).__name__,
+                                "error_message": "the runner could not report this call"}) + "\n").encode()
+        _write_all(protocol_fd, line)
+        try:
+            _reset(scratch, libc)
+        except BaseException:  # noqa: BLE001 - a failed reset must not stop the batch
+            traceback.print_exc()
     _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
     return 0
 

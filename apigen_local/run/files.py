@@ -3,6 +3,10 @@
 ``records.jsonl`` is the source of truth: a record is appended, flushed and fsynced before the
 row is copied to ``dataset.jsonl`` (accepted) or ``rejected.jsonl``. On resume both copies are
 rebuilt from the records, so a crash between the two writes can neither lose nor duplicate a row.
+
+Every row can be written: text JSON cannot hold (lone surrogates) is escaped and values nested more
+than :data:`MAX_RECORD_DEPTH` deep are cut, each noted in ``Record.write_repairs``; a row that still
+cannot be written is recorded as rejected with reason ``unwritable``, and the run goes on.
 """
 
 from __future__ import annotations
@@ -13,17 +17,26 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from pydantic import BaseModel
+
 from ..errors import ConfigError
 from ..tool_specs import xlam_tools
-from ..types import Record
+from ..types import CheckResult, Record
 
 ExportFormat = Literal["xlam", "openai", "sharegpt"]
+MAX_RECORD_DEPTH = 64  # nesting of lists and objects kept inside one field of a record
+UNWRITABLE = "unwritable"
+
+
+def row_id(record: Record) -> Any:
+    """The id a written row carries: the input row's own id (verify), else the record's."""
+    return record.source_id if record.source_id is not None else record.id
 
 
 def xlam_row(record: Record) -> dict[str, Any]:
     """The xlam-function-calling-60k form: ``answers`` and ``tools`` as JSON strings."""
     return {
-        "id": record.id,
+        "id": row_id(record),
         "query": record.query,
         "answers": json.dumps([call.model_dump() for call in record.answers], ensure_ascii=False),
         "tools": json.dumps(xlam_tools(record.tools), ensure_ascii=False),
@@ -38,7 +51,7 @@ def openai_row(record: Record) -> dict[str, Any]:
         for i, c in enumerate(record.answers)
     ]
     return {
-        "id": record.id,
+        "id": row_id(record),
         "messages": [{"role": "user", "content": record.query},
                      {"role": "assistant", "content": None, "tool_calls": calls}],
         "tools": [tool.openai() for tool in record.tools],
@@ -48,7 +61,7 @@ def openai_row(record: Record) -> dict[str, Any]:
 def sharegpt_row(record: Record) -> dict[str, Any]:
     """ShareGPT form: ``conversations`` with a human turn and a ``function_call`` turn."""
     return {
-        "id": record.id,
+        "id": row_id(record),
         "conversations": [
             {"from": "human", "value": record.query},
             {"from": "function_call",
@@ -67,7 +80,7 @@ def rejected_row(record: Record) -> dict[str, Any]:
     check = {"format": record.format_check, "dedup": record.dedup_check,
              "execution": record.execution_check, "semantic": record.semantic_check}.get(stage)
     return {
-        "id": record.id,
+        "id": row_id(record),
         "stage": stage,
         "reason": reason,
         "detail": check.detail if check is not None else "",
@@ -116,11 +129,15 @@ class RunFiles:
 
     def append(self, record: Record) -> None:
         """Write one finished row: first to records.jsonl, then to its dataset or rejected copy."""
-        self._append(self.records, record.model_dump_json())
-        if record.accepted:
-            self._append(self.dataset, json.dumps(xlam_row(record), ensure_ascii=False))
-        else:
-            self._append(self.rejected, json.dumps(rejected_row(record), ensure_ascii=False))
+        try:
+            lines = _lines(record)
+        except Exception:  # any value the row holds that cannot be written
+            try:
+                lines = _lines(repaired(record))
+            except Exception as exc:
+                lines = _lines(_unwritable(record, exc))
+        for path, line in zip((self.records, self.dataset if lines[2] else self.rejected), lines[:2], strict=True):
+            self._append(path, line)
 
     def _append(self, path: Path, line: str) -> None:
         handle = self._handles.get(path)
@@ -135,6 +152,56 @@ class RunFiles:
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+
+def _lines(record: Record) -> tuple[str, str, bool]:
+    """The records.jsonl line of ``record``, its dataset or rejected line, and whether it is accepted;
+    raises when either cannot be written as UTF-8 JSON."""
+    accepted = record.accepted
+    copy = json.dumps(xlam_row(record) if accepted else rejected_row(record), ensure_ascii=False)
+    line = record.model_dump_json()
+    line.encode("utf-8")
+    copy.encode("utf-8")
+    return line, copy, accepted
+
+
+def repaired(record: Record) -> Record:
+    """A copy of ``record`` that JSON can hold: lone surrogates escaped as ``\\udXXX`` and values
+    nested deeper than :data:`MAX_RECORD_DEPTH` replaced by a note; the changes are listed in
+    ``write_repairs``."""
+    notes: set[str] = set()
+    copy = _repair(record, 0, notes)
+    copy.write_repairs = [*record.write_repairs, *sorted(notes)]
+    return copy
+
+
+def _repair(value: Any, depth: int, notes: set[str]) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            notes.add("lone surrogates escaped")
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, BaseModel):
+        fields = {name: _repair(getattr(value, name), depth, notes) for name in type(value).model_fields}
+        return type(value).model_construct(**fields)
+    if isinstance(value, (list, tuple, dict)):
+        if depth >= MAX_RECORD_DEPTH:
+            notes.add(f"values nested deeper than {MAX_RECORD_DEPTH} levels cut")
+            return f"[cut: nested deeper than {MAX_RECORD_DEPTH} levels]"
+        if isinstance(value, dict):
+            return {_repair(key, depth, notes): _repair(item, depth + 1, notes) for key, item in value.items()}
+        return [_repair(item, depth + 1, notes) for item in value]
+    return value
+
+
+def _unwritable(record: Record, exc: Exception) -> Record:
+    """The bare rejected record of a row that could not be written even after repair."""
+    detail = f"the row could not be written ({type(exc).__name__}) and was dropped"
+    return Record(id=record.id, source_id=_repair(record.source_id, 0, set()), seed=record.seed,
+                  style="unknown", tools=[], stages=record.stages,
+                  format_check=CheckResult.fail(UNWRITABLE, detail), write_repairs=[detail])
 
 
 def read_records(path: Path, *, repair: bool = False) -> Iterator[Record]:

@@ -19,20 +19,21 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .batch_runner import BatchRunner, ProgressReporter
 from ..checks.format import INVALID_JSON, UNKNOWN_FUNCTION, check_answers
 from ..checks.semantic import SemanticChecker
 from ..errors import ConfigError
-from ..sandbox.executor import SandboxExecutor
-from .files import RunFiles
-from ..model.local import LocalModel
 from ..model.files import find_model
-from .pipeline import DatasetResult, previous_wall_seconds, write_stats
+from ..model.local import LocalModel
+from ..sandbox.executor import SandboxExecutor
 from ..tools import load_library
 from ..types import CheckResult, FunctionCall, QueryStyle, Record, Stage, Tool
+from .batch_runner import BatchRunner, ProgressReporter
+from .files import RunFiles
+from .pipeline import DatasetResult, previous_wall_seconds, write_stats
 
 VERIFY_STAGES: tuple[Stage, ...] = ("format", "execution", "semantic")
 INVALID_ROW = "invalid_row"
+MAX_TOOLS_PER_ROW = 1000
 
 
 class InputRow(BaseModel):
@@ -40,6 +41,7 @@ class InputRow(BaseModel):
 
     line: int = Field(description="1-based line number in the input file")
     id: int
+    source_id: Any = Field(None, description='the row\'s own "id", any JSON value, kept for joining back')
     text: str = Field(description="the line as read")
     query: str | None = None
     answers: Any = None
@@ -97,6 +99,7 @@ def _read_line(raw: bytes, index: int) -> InputRow:
             raise _Unreadable(INVALID_ROW, f"it is not valid JSON: {exc}") from exc
         if not isinstance(value, dict):
             raise _Unreadable(INVALID_ROW, "it is not a JSON object")
+        row.source_id = value.get("id")
         if isinstance(value.get("id"), int) and not isinstance(value["id"], bool):
             row.id = value["id"]
         row.tool_names = _tool_names(value)
@@ -134,7 +137,9 @@ def _tool_names(row: dict[str, Any]) -> list[str]:
     specs = _decoded(row["tools"], '"tools"', INVALID_ROW)
     if not isinstance(specs, list) or not specs:
         raise _Unreadable(INVALID_ROW, '"tools" is not a non-empty list of tool specs')
-    names: list[str] = []
+    if len(specs) > MAX_TOOLS_PER_ROW:
+        raise _Unreadable(INVALID_ROW, f'"tools" lists {len(specs)} tools, more than {MAX_TOOLS_PER_ROW}')
+    names: dict[str, None] = {}  # ordered set
     for position, spec in enumerate(specs):
         name = None
         if isinstance(spec, dict):
@@ -142,9 +147,8 @@ def _tool_names(row: dict[str, Any]) -> list[str]:
             name = (inner if isinstance(inner, dict) else spec).get("name")
         if not isinstance(name, str) or not name:
             raise _Unreadable(INVALID_ROW, f"tools[{position}] has no function name")
-        if name not in names:
-            names.append(name)
-    return names
+        names.setdefault(name)
+    return list(names)
 
 
 def _xlam_row(row: dict[str, Any]) -> tuple[str, Any]:
@@ -190,7 +194,7 @@ def format_record(row: InputRow, tools: dict[str, Tool], stages: Sequence[Stage]
     """The record of one input row after the format stage, checked against the library's tools."""
     offered = [tools[name] for name in row.tool_names if name in tools]
     calls = row.answers if isinstance(row.answers, list) else []
-    record = Record(id=row.id, seed=0, style=_style(len(row.tool_names), len(calls)),
+    record = Record(id=row.id, source_id=row.source_id, seed=0, style=_style(len(row.tool_names), len(calls)),
                     tools=offered, raw_output=row.text, query=row.query,
                     format_check=CheckResult.ok(), stages=list(stages))
     missing = [name for name in row.tool_names if name not in tools]

@@ -53,6 +53,9 @@ STARTUP_ALLOWANCE = 15.0  # seconds a container may take to start and import the
 IMPORT_TIMEOUT = 10.0  # seconds the runner gives the import (within STARTUP_ALLOWANCE)
 SKIPPED_FILES = ("__pycache__", ".git", ".mypy_cache", ".pytest_cache")
 FRAME_HEADER = 8
+MAX_ARGUMENT_DEPTH = 200  # nesting of lists and objects a call's arguments may have
+INVALID_ARGUMENTS = "invalid_arguments"
+MAX_RESULT_DEPTH = 512  # nesting a result line may have (the runner allows 500)
 
 
 def library_files(library: str | os.PathLike[str]) -> tuple[str, dict[str, bytes]]:
@@ -78,6 +81,30 @@ def library_files(library: str | os.PathLike[str]) -> tuple[str, dict[str, bytes
                 files[f"{path.name}/{relative.as_posix()}"] = item.read_bytes()
         return path.name, files
     raise ConfigError(f"the library {path} does not exist: pass a .py file or a package directory")
+
+
+def json_depth(value: Any, stop: int) -> int:
+    """Nesting depth of lists, tuples and dicts in ``value`` without recursion; stops past ``stop``."""
+    deepest, pending = 0, [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, (list, tuple, dict)):
+            deepest = max(deepest, level)
+            if deepest > stop:
+                break
+            pending.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def unsendable(call: FunctionCall) -> str | None:
+    """Why ``call`` cannot be sent to the sandbox (too deep, or not JSON), or ``None``."""
+    if json_depth(call.arguments, MAX_ARGUMENT_DEPTH) > MAX_ARGUMENT_DEPTH:
+        return f"the arguments are nested more than {MAX_ARGUMENT_DEPTH} deep"
+    try:
+        json.dumps(call.arguments)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"the arguments cannot be encoded as JSON ({type(exc).__name__})"
+    return None
 
 
 def library_image_tag(base_tag: str, module: str, files: dict[str, bytes]) -> str:
@@ -304,7 +331,7 @@ class SandboxExecutor:
             "output_limit": self.output_limit,
             "result_limit": self.result_limit,
             "limits": limits,
-            "calls": [call.model_dump() for call in calls],
+            "calls": [{"name": call.name, "arguments": call.arguments} for call in calls],
         }).encode()
 
     def _container_config(self) -> dict[str, Any]:
@@ -340,11 +367,22 @@ class SandboxExecutor:
         }
 
     def _output_cap(self, count: int) -> int:
-        """Most bytes a well-behaved runner writes for ``count`` calls (JSON may escape 6x)."""
-        return count * 6 * (self.result_limit + 3 * self.output_limit + 1024) + 65536
+        """Most bytes a well-behaved runner writes for ``count`` calls (ASCII JSON may take 12 bytes
+        for one character: a surrogate pair)."""
+        return count * 12 * (self.result_limit + 3 * self.output_limit + 1024) + 65536
 
     def _run_batch(self, calls: list[FunctionCall]) -> list[CallResult]:
-        """One container for ``calls``; :class:`DockerUnavailableError` if the engine goes away."""
+        """One container for ``calls``; :class:`DockerUnavailableError` if the engine goes away.
+        Calls whose arguments cannot be sent fail alone with ``invalid_arguments``."""
+        refused = {index: problem for index, call in enumerate(calls) if (problem := unsendable(call))}
+        if refused:
+            sent = [call for index, call in enumerate(calls) if index not in refused]
+            results = iter(self._run_batch(sent) if sent else [])
+            return [
+                CallResult(name=call.name, ok=False, reason=INVALID_ARGUMENTS, error_message=refused[index])
+                if index in refused else next(results)
+                for index, call in enumerate(calls)
+            ]
         from requests.exceptions import ConnectionError as EngineUnreachable
 
         try:
@@ -466,12 +504,12 @@ class SandboxExecutor:
         for line in stdout.splitlines():
             try:
                 document = json.loads(line)
-            except ValueError:
+            except Exception:  # untrusted bytes: RecursionError and MemoryError too
                 continue
             if not isinstance(document, dict):
                 continue
             if "import_error" in document:
-                error = document["import_error"]
+                error = document["import_error"] if isinstance(document["import_error"], dict) else {}
                 hint = ("; the sandbox has only the Python standard library, so make the library "
                         "import without other packages"
                         if error.get("type") in ("ImportError", "ModuleNotFoundError") else "")
@@ -482,12 +520,8 @@ class SandboxExecutor:
             if "request_error" in document:
                 raise SandboxError(f"the sandbox runner rejected the batch: {document['request_error']}")
             index = document.get("index")
-            if isinstance(index, int) and 0 <= index < len(calls):
-                fields = {key: document.get(key) for key in CallResult.model_fields if key in document}
-                fields["name"] = calls[index].name
-                fields["stdout"] = fields.get("stdout") or ""
-                fields["stderr"] = fields.get("stderr") or ""
-                found[index] = CallResult.model_validate(fields)
+            if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(calls):
+                found[index] = self._call_result(calls[index].name, document)
         if len(found) < len(calls):
             detail = stderr.decode("utf-8", errors="replace").strip().splitlines()[-1:]
             log.debug("container ended early: state=%s stderr=%s", state, detail)
@@ -505,6 +539,24 @@ class SandboxExecutor:
             or CallResult(name=call.name, ok=False, reason=reason, error_message=message)
             for index, call in enumerate(calls)
         ]
+
+    @staticmethod
+    def _call_result(name: str, document: dict[str, Any]) -> CallResult:
+        """One call's result line, checked; anything malformed becomes that call's ``crash``."""
+        from pydantic import ValidationError
+
+        fields = {key: document.get(key) for key in CallResult.model_fields if key in document}
+        fields.update(name=name, stdout=fields.get("stdout") or "", stderr=fields.get("stderr") or "",
+                      coerced={})
+        problem = "its result line is malformed or nested too deep"
+        depth = json_depth(fields.get("result"), MAX_RESULT_DEPTH)
+        if isinstance(fields.get("ok"), bool) and depth <= MAX_RESULT_DEPTH:
+            try:
+                return CallResult.model_validate(fields)
+            except ValidationError as exc:
+                problem = f"its result line has {exc.error_count()} fields of the wrong type"
+        return CallResult(name=name, ok=False, reason="crash",
+                          error_message=f"the sandbox returned no valid result: {problem}")
 
     # -- container removal ---------------------------------------------------------------------
 
