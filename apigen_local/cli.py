@@ -50,6 +50,15 @@ def _cmd_model_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bundle_create(args: argparse.Namespace) -> int:
+    from .bundle import bundle_size, create_bundle
+
+    manifest = create_bundle(args.out_dir, models=args.model, with_debs=args.with_debs)
+    print(f"bundle in {args.out_dir}: {len(manifest.files)} files, {bundle_size(manifest) / 2**20:.0f} MiB; "
+          f"on the target run {args.out_dir}/install.sh [--prefix DIR]")
+    return 0
+
+
 def _cmd_sandbox_build(args: argparse.Namespace) -> int:
     from .sandbox.engine import connect
     from .sandbox.image import build_sandbox_image
@@ -256,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
         "cleanup", help="remove sandbox containers left behind by runs that have ended"
     )
     cleanup.set_defaults(handler=_cmd_sandbox_cleanup)
+
+    bundle = commands.add_parser("bundle", help="make an air-gapped install bundle")
+    bundle_commands = bundle.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
+    create = bundle_commands.add_parser("create", help="write wheels, image, models and install.sh to OUT_DIR")
+    create.add_argument("out_dir", metavar="OUT_DIR")
+    create.add_argument("--model", action="append", metavar="GGUF", help="an extra GGUF to ship (repeatable)")
+    create.add_argument("--with-debs", action="store_true", help="also ship the Debian packages of Docker")
+    create.set_defaults(handler=_cmd_bundle_create)
 
     tools = commands.add_parser("tools", help="print the tool schemas of a library or spec file")
     tools.add_argument(
