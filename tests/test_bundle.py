@@ -16,8 +16,6 @@ import pytest
 
 from apigen_local.bundle import MANIFEST_NAME, create_bundle
 
-pytestmark = [pytest.mark.docker, pytest.mark.real_model]
-
 NO_NETWORK = ["unshare", "--net"]
 
 
@@ -40,6 +38,8 @@ def _tree_state(root: Path) -> dict[str, tuple[int, int]]:
             for path in root.rglob("*") if path.is_file() and "__pycache__" not in path.parts}
 
 
+@pytest.mark.docker
+@pytest.mark.real_model
 def test_bundle_installs_and_generates_without_network(bundle: Path, tmp_path: Path) -> None:
     manifest = json.loads((bundle / MANIFEST_NAME).read_text())
     names = {entry["path"] for entry in manifest["files"]}
@@ -79,6 +79,8 @@ def _linked_copy(bundle: Path, target: Path) -> Path:
     return target
 
 
+@pytest.mark.docker
+@pytest.mark.real_model
 def test_install_refuses_a_corrupted_wheel(bundle: Path, tmp_path: Path) -> None:
     copy = _linked_copy(bundle, tmp_path / "bundle")
     wheel = sorted((copy / "wheels").glob("pydantic-*.whl"))[0]
@@ -95,6 +97,8 @@ def test_install_refuses_a_corrupted_wheel(bundle: Path, tmp_path: Path) -> None
     assert not prefix.exists()
 
 
+@pytest.mark.docker
+@pytest.mark.real_model
 def test_install_refuses_a_missing_file(bundle: Path, tmp_path: Path) -> None:
     copy = _linked_copy(bundle, tmp_path / "bundle")
     (copy / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf").unlink()
@@ -103,3 +107,13 @@ def test_install_refuses_a_missing_file(bundle: Path, tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == "install.sh: models/SmolLM2-135M-Instruct.Q4_1.gguf is missing from the bundle"
     assert not prefix.exists()
+
+
+def test_bundle_create_rejects_a_bad_model_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from apigen_local.cli import main
+
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_text("not a model")
+    assert main(["bundle", "create", str(tmp_path / "out"), "--model", str(not_gguf)]) == 2
+    assert f"not a GGUF file (bad magic bytes): {not_gguf}" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "wheels").exists()
