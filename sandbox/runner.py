@@ -93,11 +93,7 @@ def _text(value: Any, limit: int) -> str:
         shown = str(value)
         return _truncate(shown if type(shown) is str else str.__str__(shown), limit)
     except BaseException as exc:  # noqa: BLE001 - a hostile __str__ may raise anything
-        try:
-            kind = type(exc).__name__
-        except BaseException:  # noqa: BLE001
-            kind = "an exception"
-        return f"<str() of this {type(value).__name__} raised {kind}>"
+        return f"<str() of this {_type_name(value)} raised {_type_name(exc)}>"
 
 
 def _encode_result(value: Any, limit: int) -> Dict[str, Any]:
@@ -118,13 +114,13 @@ def _encode_result(value: Any, limit: int) -> Dict[str, Any]:
         raise
     except Exception as exc:  # noqa: BLE001 - a hostile __repr__ may raise anything
         return {
-            "ok": False, "reason": "not_serializable", "error_type": type(exc).__name__,
-            "error_message": f"the result of type {type(value).__name__} has no usable repr",
+            "ok": False, "reason": "not_serializable", "error_type": _type_name(exc),
+            "error_message": f"the result of type {_type_name(value)} has no usable repr",
         }
     if ADDRESS.search(shown):
         return {
-            "ok": False, "reason": "not_serializable", "error_type": type(value).__name__,
-            "error_message": f"the result of type {type(value).__name__} shows only a memory address: "
+            "ok": False, "reason": "not_serializable", "error_type": _type_name(value),
+            "error_message": f"the result of type {_type_name(value)} shows only a memory address: "
                              + _truncate(shown, 200),
         }
     return {"ok": True, "result": _truncate(shown, limit)}
@@ -133,18 +129,25 @@ def _encode_result(value: Any, limit: int) -> Dict[str, Any]:
 def _resolve(module: Any, name: str) -> Any:
     """The public function ``name`` of the library, exactly as ``load_library`` offers them: a plain
     function defined in the module itself under that name (no imported names, aliases, classes or
-    other callables), listed in ``__all__`` when the module defines it."""
+    other callables)."""
     import inspect
 
     if not name.isidentifier() or name.startswith("_"):
         raise NameError(f"{name!r} is not a public function of the library")
-    exported = getattr(module, "__all__", None)
-    target = module.__dict__.get(name)
-    if target is None or (exported is not None and name not in exported):
+    target = vars(module).get(name)
+    if target is None:
         raise NameError(f"the library has no function named {name!r}")
     if not inspect.isfunction(target) or target.__module__ != module.__name__ or target.__name__ != name:
         raise NameError(f"{name!r} is not a function defined in the library")
     return target
+
+
+def _type_name(value: Any) -> str:
+    """The name of ``value``'s class, read past any metaclass override; never raises."""
+    try:
+        return str.__str__(type.__dict__["__name__"].__get__(type(value), type))[:200]
+    except BaseException:  # noqa: BLE001
+        return "object"
 
 
 def _set_limits(limits: Dict[str, Optional[int]], timeout: float) -> None:
@@ -184,7 +187,7 @@ def _child(module: Any, call: Dict[str, Any], request: Dict[str, Any], result_fd
         outcome = {"ok": False, "reason": "oom", "error_type": "MemoryError",
                    "error_message": _text(exc, request["output_limit"]) or "out of memory"}
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt are call errors too
-        outcome = {"ok": False, "reason": "exception", "error_type": _text(type(exc).__name__, 200),
+        outcome = {"ok": False, "reason": "exception", "error_type": _type_name(exc),
                    "error_message": _text(exc, request["output_limit"])}
     try:
         sys.stdout.flush()
@@ -558,7 +561,7 @@ def main() -> int:
     except BaseException as exc:  # noqa: BLE001 - any import failure is reported, not raised
         traceback.print_exc()
         _emit(protocol_fd, {"import_error": {
-            "type": type(exc).__name__, "message": _truncate(str(exc), request["output_limit"])}})
+            "type": _type_name(exc), "message": _text(exc, request["output_limit"])}})
         _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
         return 0
     scratch = _scratch_entries()

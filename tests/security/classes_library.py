@@ -173,13 +173,24 @@ class _Worse(Exception):
         raise _Unprintable()
 
 
-def raise_unprintable(worse: bool) -> int:
+class _NoName(type):
+    @property
+    def __name__(cls) -> str:  # type: ignore[override]
+        raise RuntimeError("no name")
+
+
+class _Nameless(_Unprintable, metaclass=_NoName):
+    pass
+
+
+def raise_unprintable(kind: str) -> int:
     """Raise an exception whose str() raises.
 
     Args:
-        worse: Raise one whose str() raises an exception whose str() raises.
+        kind: plain; worse (its str() raises an exception whose str() raises); nameless (its
+            class name raises too).
     """
-    raise (_Worse() if worse else _Unprintable())
+    raise {"plain": _Unprintable, "worse": _Worse, "nameless": _Nameless}[kind]()
 
 
 class _Thing:
