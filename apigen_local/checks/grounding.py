@@ -1,0 +1,200 @@
+"""Argument grounding: is every argument value the model wrote supported by the query text?
+
+A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
+
+- Strings: grounded when their normalised form (case folded, quotes and punctuation dropped, spacing
+  collapsed) occurs in the normalised query, or, for an ISO date ``YYYY-MM-DD``, when the query
+  states that date in a common format (``2024-03-05``, ``05/03/2024``, ``March 5, 2024``,
+  ``5 March 2024``), or, for a numeric string, when the number is grounded.
+- Numbers: grounded when the query states the same number as digits (separators allowed, units
+  glued on allowed: ``1,200``, ``5km``), as words (``twenty five``, ``a dozen``, ``half``), as a
+  percentage (``60%`` grounds both 60 and 0.6) or as a fraction (``3/4`` grounds 0.75).
+- Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
+- Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
+  values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
+  0 and 1 (usually implied: "starts at rest", "a file"), and strings with no letter or digit
+  (separators such as ``","``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any, Final
+
+from ..types import CheckResult, FunctionCall, Tool
+
+UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
+_MAX_SHOWN = 80
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+    "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30,
+    "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_STANDALONE = {
+    "dozen": 12, "half": 0.5, "quarter": 0.25, "third": 1 / 3, "double": 2, "twice": 2, "triple": 3,
+}
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
+         ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
+         ("october", "oct"), ("november", "nov"), ("december", "dec")]
+    )
+    for m in names
+}
+_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?\s*(%|percent)?")
+_ISO_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def normalise_text(text: str) -> str:
+    """Case folded, accents and quotes dropped, punctuation turned to spaces, spacing collapsed."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
+    text = re.sub(r"[^\w]+", " ", text)
+    return " ".join(text.split())
+
+
+def _word_numbers(words: list[str]) -> set[float]:
+    """Numbers written as words: every maximal run of number words, plus 'a dozen'-style words."""
+    found: set[float] = set()
+    total = current = 0.0
+    in_run = False
+    for i, word in enumerate(words + [""]):
+        if word in _UNITS:
+            current += _UNITS[word]
+            in_run = True
+        elif word in _SCALES and in_run:
+            current = max(current, 1) * _SCALES[word]
+            if _SCALES[word] >= 1000:
+                total, current = total + current, 0.0
+        elif word in ("and",) and in_run:
+            continue
+        else:
+            if in_run:
+                found.add(total + current)
+                multiplier = total + current
+                if word in ("dozen", "hundred"):
+                    found.add(multiplier * (12 if word == "dozen" else 100))
+                if word in ("percent",):
+                    found.add(multiplier / 100)
+            total = current = 0.0
+            in_run = False
+            if word in _STANDALONE:
+                found.add(float(_STANDALONE[word]))
+                if word == "dozen" and i > 0 and words[i - 1] == "half":
+                    found.add(6.0)
+    return found
+
+
+def query_numbers(query: str) -> set[float]:
+    """Every number the query states, in any of the forms the module docstring lists."""
+    found: set[float] = set()
+    for match in _NUMBER_RE.finditer(query):
+        text = match.group(0)
+        percent = match.group(1) is not None
+        body = re.sub(r"(%|percent)$", "", text).strip().replace(",", "")
+        if "/" in body:
+            num, den = (part.strip() for part in body.split("/", 1))
+            if float(den) != 0:
+                found.add(float(num.replace(" ", "")) / float(den))
+            found.add(float(num.replace(" ", "")))
+            continue
+        plain = body.replace(" ", "")
+        value = float(plain)
+        found.add(value)
+        if " " in body:  # "1 000" could also be two numbers
+            found.update(float(part) for part in body.split())
+        if percent:
+            found.add(value / 100)
+    words = normalise_text(query.replace("-", " ")).split()
+    found |= _word_numbers(words)
+    return found
+
+
+def query_dates(query: str) -> set[tuple[int, int, int]]:
+    """``(year, month, day)`` of every date written in a common format in the query."""
+    dates: set[tuple[int, int, int]] = set()
+    text = query.casefold()
+    for y, m, d in re.findall(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b", text):
+        dates.add((int(y), int(m), int(d)))
+    for a, b, y in re.findall(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\b", text):
+        dates.update({(int(y), int(a), int(b)), (int(y), int(b), int(a))})  # US and European order
+    month = r"([a-z]{3,9})\.?"
+    for name, d, y in re.findall(rf"\b{month}\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", text):
+        if name in _MONTHS:
+            dates.add((int(y), _MONTHS[name], int(d)))
+    for d, name, y in re.findall(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{month},?\s+(\d{{4}})\b", text):
+        if name in _MONTHS:
+            dates.add((int(y), _MONTHS[name], int(d)))
+    return dates
+
+
+def _same_number(value: float, candidates: set[float]) -> bool:
+    return any(math.isclose(value, c, rel_tol=1e-9, abs_tol=1e-9) for c in candidates)
+
+
+def _number_of(text: str) -> float | None:
+    try:
+        value = float(text.replace(",", ""))
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None) -> bool:
+    """Whether ``value`` is supported by ``query`` (or passed on as not judgeable from text)."""
+    schema = schema if isinstance(schema, dict) else {}
+    if value is None or isinstance(value, bool):
+        return True
+    enum = schema.get("enum")
+    if isinstance(enum, list) and value in enum:
+        return True
+    if "default" in schema and value == schema["default"]:
+        return True
+    if isinstance(value, list):
+        items = schema.get("items")
+        return all(value_grounded(v, query, items if isinstance(items, dict) else None) for v in value)
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        props = props if isinstance(props, dict) else {}
+        return all(value_grounded(v, query, props.get(k)) for k, v in value.items())
+    if isinstance(value, int | float):
+        if value in (0, 1):
+            return True
+        return _same_number(float(value), query_numbers(query))
+    if isinstance(value, str):
+        norm = normalise_text(value)
+        if not norm:
+            return True
+        if f" {norm} " in f" {normalise_text(query)} ":
+            return True
+        iso = _ISO_DATE_RE.match(value.strip())
+        if iso:
+            return tuple(int(p) for p in iso.groups()) in query_dates(query)
+        number = _number_of(value.strip())
+        if number is not None:
+            return number in (0, 1) or _same_number(number, query_numbers(query))
+        return False
+    return False
+
+
+def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool]) -> CheckResult:
+    """Fail on the first argument value of ``calls`` that ``query`` does not support."""
+    params = {t.name: t.parameters.get("properties", {}) for t in tools}
+    for call in calls:
+        props = params.get(call.name)
+        props = props if isinstance(props, dict) else {}
+        for name, value in call.arguments.items():
+            if not value_grounded(value, query, props.get(name)):
+                shown = repr(value)
+                shown = shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
+                return CheckResult.fail(
+                    UNGROUNDED_ARGUMENT, f"{call.name}: argument {name!r} = {shown} is not stated in the query."
+                )
+    return CheckResult.ok()

@@ -1,0 +1,110 @@
+"""Argument grounding rules (pure logic, issue 13)."""
+
+from __future__ import annotations
+
+import pytest
+
+from apigen_local.checks.grounding import (
+    UNGROUNDED_ARGUMENT,
+    check_grounding,
+    normalise_text,
+    query_dates,
+    query_numbers,
+    value_grounded,
+)
+from apigen_local.types import FunctionCall, Tool
+
+
+@pytest.mark.parametrize(
+    ("query", "value", "grounded"),
+    [
+        ("Add 1,200 and 35.", 1200, True),
+        ("Add 1,200 and 35.", 1300, False),
+        ("Convert 5km to miles.", 5, True),
+        ("What is twenty five squared?", 25, True),
+        ("Split a dozen eggs among three people.", 12, True),
+        ("Split a dozen eggs among three people.", 3, True),
+        ("Split a dozen eggs among three people.", 4, False),
+        ("Apply a 60% discount to 80 dollars.", 0.6, True),
+        ("Apply a 60% discount to 80 dollars.", 60, True),
+        ("Apply a 60% discount to 80 dollars.", 0.5, False),
+        ("Take 3/4 of 200.", 0.75, True),
+        ("Two thousand three hundred people came.", 2300, True),
+        ("A ball starts at rest.", 0, True),
+    ],
+)
+def test_numbers(query: str, value: float, grounded: bool) -> None:
+    assert value_grounded(value, query) is grounded
+
+
+def test_query_numbers_reads_words_and_percent_words() -> None:
+    assert {45.0, 0.45} <= query_numbers("forty-five percent of it")
+
+
+@pytest.mark.parametrize(
+    ("query", "value", "grounded"),
+    [
+        ('Reverse the word "Hello, World!"', "hello world", True),
+        ("Greet  MARIA   lopez", "Maria Lopez", True),
+        ("Greet Maria", "Mario", False),
+        ("Count words in: the cat sat", "the cat sat", True),
+        ("Count words in: the cat sat", "the dog sat", False),
+        ("Split on commas", ",", True),  # no letter or digit: left to the semantic stage
+        ("Round 12.5", "12.5", True),
+    ],
+)
+def test_text(query: str, value: str, grounded: bool) -> None:
+    assert value_grounded(value, query) is grounded
+
+
+def test_normalise_text() -> None:
+    assert normalise_text("  Caf\u00e9\u2019s  \"Best\"-Menu! ") == "cafe s best menu"
+
+
+@pytest.mark.parametrize(
+    ("query", "value", "grounded"),
+    [
+        ("How many days from 2024-03-05 to 2024-04-01?", "2024-03-05", True),
+        ("How many days until March 5, 2024?", "2024-03-05", True),
+        ("Is 5th of March 2024 a weekend?", "2024-03-05", True),
+        ("Is 05/03/2024 a weekend?", "2024-03-05", True),
+        ("Is 05/03/2024 a weekend?", "2024-05-03", True),  # day/month order is ambiguous
+        ("Is March 5, 2024 a weekend?", "2024-03-06", False),
+    ],
+)
+def test_dates(query: str, value: str, grounded: bool) -> None:
+    assert value_grounded(value, query) is grounded
+
+
+def test_query_dates_ignores_unknown_month_words() -> None:
+    assert query_dates("Meet on Monday 5, 2024") == set()
+
+
+def test_lists_and_objects_check_each_element() -> None:
+    query = "Sort 7, 3 and 9 for user Ana aged 30."
+    assert value_grounded([7, 3, 9], query)
+    assert not value_grounded([7, 3, 8], query)
+    assert value_grounded({"name": "Ana", "age": 30}, query)
+    assert not value_grounded({"name": "Ana", "age": 31}, query)
+
+
+def test_values_the_text_cannot_judge_pass() -> None:
+    query = "Sort the list 4, 2."
+    assert value_grounded(True, query)
+    assert value_grounded("descending", query, {"type": "string", "enum": ["ascending", "descending"]})
+    assert value_grounded(10, query, {"type": "integer", "default": 10})
+    assert not value_grounded(10, query, {"type": "integer", "default": 5})
+
+
+def test_check_grounding_names_call_argument_and_value() -> None:
+    tool = Tool(
+        name="power",
+        description="x to the power n",
+        parameters={"type": "object", "properties": {"x": {"type": "number"}, "n": {"type": "integer"}}},
+    )
+    ok = check_grounding("What is 3 to the power 4?", [FunctionCall(name="power", arguments={"x": 3, "n": 4})], [tool])
+    assert ok.passed
+    bad = check_grounding("What is 3 to the power 4?", [FunctionCall(name="power", arguments={"x": 3, "n": 5})], [tool])
+    assert not bad.passed
+    assert bad.reason == UNGROUNDED_ARGUMENT
+    assert "power" in bad.detail and "'n'" in bad.detail and "5" in bad.detail
