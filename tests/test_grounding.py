@@ -31,6 +31,8 @@ from apigen_local.types import FunctionCall, Tool
         ("Take 3/4 of 200.", 0.75, True),
         ("Two thousand three hundred people came.", 2300, True),
         ("A ball starts at rest.", 0, True),
+        ("Compounded quarterly for 10 years.", 4, True),
+        ("Paid semi-annually.", 2, True),
     ],
 )
 def test_numbers(query: str, value: float, grounded: bool) -> None:
@@ -49,7 +51,8 @@ def test_query_numbers_reads_words_and_percent_words() -> None:
         ("Greet Maria", "Mario", False),
         ("Count words in: the cat sat", "the cat sat", True),
         ("Count words in: the cat sat", "the dog sat", False),
-        ("Split on commas", ",", True),  # no letter or digit: left to the semantic stage
+        ("Split on commas", ",", True),
+        ("Join with underscores", "_", True),  # no letter or digit: left to the semantic stage
         ("Round 12.5", "12.5", True),
     ],
 )

@@ -7,13 +7,14 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
   states that date in a common format (``2024-03-05``, ``05/03/2024``, ``March 5, 2024``,
   ``5 March 2024``), or, for a numeric string, when the number is grounded.
 - Numbers: grounded when the query states the same number as digits (separators allowed, units
-  glued on allowed: ``1,200``, ``5km``), as words (``twenty five``, ``a dozen``, ``half``), as a
+  glued on allowed: ``1,200``, ``5km``), as words (``twenty five``, ``a dozen``, ``half``, and
+  periods per year: ``quarterly`` = 4, ``monthly`` = 12, ``weekly`` = 52, ``daily`` = 365), as a
   percentage (``60%`` grounds both 60 and 0.6) or as a fraction (``3/4`` grounds 0.75).
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
   values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
   0 and 1 (usually implied: "starts at rest", "a file"), and strings with no letter or digit
-  (separators such as ``","``).
+  (separators such as ``","`` or ``"_"``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _UNITS = {
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _STANDALONE = {
     "dozen": 12, "half": 0.5, "quarter": 0.25, "third": 1 / 3, "double": 2, "twice": 2, "triple": 3,
+    "daily": 365, "weekly": 52, "monthly": 12, "quarterly": 4, "semiannually": 2, "biannually": 2,
 }
 _MONTHS = {
     m: i + 1
@@ -112,7 +114,7 @@ def query_numbers(query: str) -> set[float]:
             found.update(float(part) for part in body.split())
         if percent:
             found.add(value / 100)
-    words = normalise_text(query.replace("-", " ")).split()
+    words = normalise_text(query.replace("semi-", "semi").replace("-", " ")).split()
     found |= _word_numbers(words)
     return found
 
@@ -169,9 +171,9 @@ def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None)
             return True
         return _same_number(float(value), query_numbers(query))
     if isinstance(value, str):
-        norm = normalise_text(value)
-        if not norm:
+        if not any(ch.isalnum() for ch in value):
             return True
+        norm = normalise_text(value)
         if f" {norm} " in f" {normalise_text(query)} ":
             return True
         iso = _ISO_DATE_RE.match(value.strip())
