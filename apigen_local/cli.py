@@ -132,11 +132,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise ConfigError("give --library FILE (or --config FILE with a 'library' setting)")
     else:
         config = build_config(overrides)
+    ray = {"ray": args.ray, "ray_workers": args.ray_workers}
     if args.quiet or not console.is_terminal:
-        result = generate_dataset(config.library, config=config)
+        result = generate_dataset(config.library, config=config, **ray)
     else:
         with RichProgress(console) as progress:
-            result = generate_dataset(config.library, config=config, progress=progress)
+            result = generate_dataset(config.library, config=config, progress=progress, **ray)
     _print_result(result)
     return 0
 
@@ -298,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--n-examples", type=int, help="few-shot examples per prompt (default: 3)")
     generate.add_argument("--config", help="settings from a .toml, .yaml or .json file")
     generate.add_argument("--lenient", action="store_true", help="skip undescribable functions")
+    generate.add_argument("--ray", metavar="ADDRESS",
+                          help="run on a Ray cluster: auto (started by 'ray start' here), local, or host:port")
+    generate.add_argument("--ray-workers", type=int, help="Ray workers (default: one per node)")
     generate.add_argument("--temperature", type=float, help="sampling temperature (default: 0.7)")
     generate.add_argument("--batch-rows", type=int, help="rows per generate/execute batch (default: 8)")
     generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")

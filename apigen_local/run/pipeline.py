@@ -198,6 +198,8 @@ def generate_dataset(
     styles: str | dict[str, float] | None = None,
     config: GenerationConfig | None = None,
     progress: ProgressReporter | None = None,
+    ray: str | None = None,
+    ray_workers: int | None = None,
     **settings: Any,
 ) -> DatasetResult:
     """Generate ``n_rows`` candidate rows from ``library`` with a local GGUF ``model``.
@@ -216,4 +218,9 @@ def generate_dataset(
         if styles is not None:
             values["styles"] = styles
         config = build_config(values)
-    return Pipeline(config, model=loaded, progress=progress).run()
+    pipeline = Pipeline(config, model=loaded, progress=progress)
+    if ray is not None:
+        from ..scale.ray import run_on_ray
+
+        return run_on_ray(pipeline, ray, ray_workers)
+    return pipeline.run()

@@ -1,0 +1,1 @@
+"""Running the pipeline across a Ray cluster."""
