@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..model.local import Completion, LocalModel
 from ..generation.prompts import judge_messages
+from ..model.local import Completion, LocalModel
 from ..types import CallResult, CheckResult, FunctionCall, Tool
 
 THOUGHT_MAX_CHARS = 240

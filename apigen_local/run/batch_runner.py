@@ -15,8 +15,8 @@ from typing import Protocol
 from ..checks.execution import RowExecution, execute_rows
 from ..checks.semantic import SemanticChecker
 from ..sandbox.executor import SandboxExecutor
-from .files import RunFiles
 from ..types import Record, Tool
+from .files import RunFiles
 
 Execution = Future[tuple[list[RowExecution], float]]
 InFlight = tuple[list[Record], list[Record], Execution]

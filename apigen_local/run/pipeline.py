@@ -16,19 +16,19 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .batch_runner import BatchRunner, ProgressReporter
 from ..checks.format import check_generation
 from ..checks.semantic import SemanticChecker
-from .config import GenerationConfig, build_config
-from ..sandbox.executor import SandboxExecutor
 from ..generation.generator import Generator
-from .files import RunFiles
-from ..model.local import LocalModel
-from ..model.files import find_model
 from ..generation.sampling import RequestSampler, load_seed_examples
-from .stats import RunStats, compute_stats
+from ..model.files import find_model
+from ..model.local import LocalModel
+from ..sandbox.executor import SandboxExecutor
 from ..tools import Library, load_library
 from ..types import CheckResult, Record
+from .batch_runner import BatchRunner, ProgressReporter
+from .config import GenerationConfig, build_config
+from .files import RunFiles
+from .stats import RunStats, compute_stats
 
 
 class DatasetResult(BaseModel):

@@ -30,10 +30,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .engine import connect, engine_lost
 from ..errors import ConfigError, LibraryError, SandboxError
-from .image import require_sandbox_image
 from ..types import CallResult, FunctionCall
+from .engine import connect, engine_lost
+from .image import require_sandbox_image
 
 if TYPE_CHECKING:
     import docker
