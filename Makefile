@@ -12,6 +12,7 @@ setup:
 demo: setup
 	$(VENV)/bin/apigen-local generate --library examples/library.py --seed-file examples/seed.jsonl \
 		--rows $(DEMO_ROWS) --out $(DEMO_OUT)
+	@echo "open the run report: $(abspath $(DEMO_OUT))/report.html"
 
 test: setup
 	$(VENV)/bin/python -m pytest -q

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by `make demo`, `make test` and .ci/run:
-#   1. Debian packages: docker.io (engine) and debootstrap (offline base image);
+#   1. Debian packages: docker.io (engine), debootstrap (offline base image), chromium (report test);
 #   2. a virtualenv in .venv with the package and its test extra (pip's cache kept);
 #   3. a running Docker daemon (started here if none answers);
 #   4. the default model (fetched once), the tiny test model and the sandbox image.
@@ -21,7 +21,8 @@ step_apt() {
   local missing=()
   command -v dockerd >/dev/null || missing+=(docker.io)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
-  if [ ${#missing[@]} -eq 0 ]; then say "apt: docker.io and debootstrap present"; return; fi
+  command -v chromium >/dev/null || missing+=(chromium)  # the run report's real-browser test
+  if [ ${#missing[@]} -eq 0 ]; then say "apt: docker.io, debootstrap and chromium present"; return; fi
   say "apt: installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
