@@ -84,6 +84,15 @@ class Generator:
         :meth:`LocalModel.prepare`)."""
         self.model.prepare(self.schema(request) for request in requests)
 
+    def generate_many(self, requests: Sequence[GenerationRequest], *, batch: int = 8) -> list[Completion]:
+        """One constrained completion per request, ``batch`` decoded at once (see
+        :meth:`LocalModel.complete_json_many`); in order. The format checker validates each."""
+        return self.model.complete_json_many(
+            [(generation_messages(r, answers_first=self.answers_first), self.schema(r)) for r in requests],
+            max_tokens=self.max_tokens, temperature=self.temperature,
+            seeds=[r.sample_seed for r in requests], batch=batch,
+        )
+
     def generate(self, request: GenerationRequest) -> Completion:
         """One constrained completion for ``request``."""
         return self.model.complete_json(

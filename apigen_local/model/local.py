@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # cannot spend its token budget on indentation.
 JSON_WHITESPACE = r"[ ]?"
 
+CONSTRAINT_BACKENDS = ("outlines_core", "llguidance")
+
 _PROBE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"probe": {"type": "integer", "minimum": 0}, "ok": {"type": "boolean"}},
@@ -111,6 +113,7 @@ class LocalModel:
         seed: int = 0,
         constraint_cache_size: int = 64,
         verify: bool = True,
+        constraint_backend: str = "outlines_core",
     ) -> None:
         self.path = check_gguf(path)
         self.seed = seed
@@ -129,6 +132,13 @@ class LocalModel:
         self._compiler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="constraint")
         self._compiling: dict[str, Future[JsonConstraint]] = {}
         self.compile_seconds: list[float] = []
+        if constraint_backend not in CONSTRAINT_BACKENDS:
+            raise ConstraintError(f"unknown constraint backend {constraint_backend!r}; "
+                                  f"choose one of {', '.join(CONSTRAINT_BACKENDS)}")
+        self.constraint_backend = constraint_backend
+        self._engine: Any = None  # the BatchEngine of complete_json_many, made on first use
+        self._llg_tokenizer: Any = None
+        self._grammars: OrderedDict[str, str] = OrderedDict()
         if verify:
             self.verify_constraint()
 
@@ -142,6 +152,9 @@ class LocalModel:
     def close(self) -> None:
         """Free the llama.cpp context and stop compiling constraints."""
         self._compiler.shutdown(wait=True, cancel_futures=True)
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
         self._compiling.clear()
         self._constraints.clear()
         close = getattr(self._llama, "close", None)
@@ -199,8 +212,11 @@ class LocalModel:
         """Start compiling the constraints of ``schemas`` in a background thread.
 
         outlines_core builds its index without holding the GIL, so the compilation of the next
-        requests' constraints overlaps with decoding the current one.
+        requests' constraints overlaps with decoding the current one. The llguidance backend
+        compiles lazily while decoding, so there is nothing to prepare.
         """
+        if self.constraint_backend != "outlines_core":
+            return
         for schema in schemas:
             key = _schema_key(schema)
             if key not in self._constraints and key not in self._compiling:
@@ -235,12 +251,78 @@ class LocalModel:
         is returned as produced; callers validate it themselves. llama.cpp keeps the evaluated
         prompt between calls, so a shared prefix (system prompt, examples) is not evaluated again.
         """
+        if self.constraint_backend != "outlines_core":  # llguidance runs in the batched engine
+            return self.complete_json_many([(messages, schema)], max_tokens=max_tokens,
+                                           temperature=temperature,
+                                           seeds=[self.seed if seed is None else seed], batch=1)[0]
         started = time.perf_counter()
         processor = self.constraint(schema)
         processor.reset()
         budget = max_json_bytes(schema) + 4 if max_tokens is None else max_tokens
         return self._complete(self.render(messages), budget, temperature, seed, processor,
                               started=started)
+
+    def matcher(self, schema: dict[str, Any]) -> Any:
+        """A fresh per-sequence constraint state for ``schema`` (see :mod:`.engine`).
+
+        ``outlines_core``: a Guide over the cached compiled Index. ``llguidance``: an LLMatcher
+        over the same regex Outlines builds from the schema (same language, compiled lazily).
+        """
+        from .engine import LLGuidanceMatcher, OutlinesCoreMatcher
+
+        if self.constraint_backend == "outlines_core":
+            return OutlinesCoreMatcher(self.constraint(schema).index)
+        key = _schema_key(schema)
+        grammar = self._grammars.get(key)
+        if grammar is None:
+            started = time.perf_counter()
+            grammar = self._llguidance_grammar(key)
+            self._grammars[key] = grammar
+            if len(self._grammars) > self._cache_size:
+                self._grammars.popitem(last=False)
+            self.compile_seconds.append(time.perf_counter() - started)
+        try:
+            return LLGuidanceMatcher(self._llg_tokenizer, grammar)
+        except ValueError as exc:
+            raise ConstraintError(f"llguidance cannot constrain to the output schema: {exc}") from exc
+
+    def _llguidance_grammar(self, key: str) -> str:
+        """Outlines' regex for the schema as an llguidance grammar (tokenizer made once)."""
+        import llguidance
+        from outlines_core.json_schema import build_regex_from_schema
+
+        if self._llg_tokenizer is None:
+            import outlines
+            from outlines.backends.llguidance import LLGuidanceBackend
+
+            self._llg_tokenizer = LLGuidanceBackend(
+                outlines.from_llamacpp(self._llama, chat_mode=False)).llg_tokenizer
+        try:
+            regex = _widen_number_regex(build_regex_from_schema(key, JSON_WHITESPACE))
+        except Exception as exc:
+            raise ConstraintError(f"cannot turn the output schema into a constraint: {exc}") from exc
+        return llguidance.grammar_from("regex", regex)
+
+    def complete_json_many(
+        self,
+        items: Sequence[tuple[Sequence[dict[str, str]], dict[str, Any]]],
+        *,
+        max_tokens: int | None = None,
+        temperature: float = 0.7,
+        seeds: Sequence[int] | None = None,
+        batch: int = 8,
+    ) -> list[Completion]:
+        """:meth:`complete_json` for many ``(messages, schema)`` at once, ``batch`` sequences per
+        llama.cpp decode (see :class:`~apigen_local.model.engine.BatchEngine`); results in order.
+
+        Sampling runs in numpy with one random generator per request (``seeds[i]``), so at a
+        temperature above 0 the text differs from :meth:`complete_json`'s for the same seed; at
+        temperature 0 both are the argmax under the constraint.
+        """
+        from .engine import complete_many
+
+        return complete_many(self, items, max_tokens=max_tokens, temperature=temperature,
+                             seeds=seeds, batch=batch)
 
     def complete_text(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256,
                       temperature: float = 0.7, seed: int | None = None) -> Completion:

@@ -1,0 +1,217 @@
+"""Issue 18 in one run: the current pipeline vs the batched one on the real default model.
+
+Usage: python benchmarks/throughput_real_model.py [--model GGUF] [--rows 16] [--seed 1]
+       [--rounds 2] [--batch 8] [--sizes 1,2,4,8,16] [--curve-seqs 16] [--curve-tokens 48]
+       [--skip-e2e] [--skip-curve]
+
+Two parts, each alternating its variants so that the load of a shared machine hits all of them:
+
+1. **Decode curve.** Constrained (llguidance) decoding through the batched engine at batch sizes
+   ``--sizes``: ``--curve-seqs`` sequences of one real generation prompt (row 0's; evaluated
+   once and copied to every sequence), sampled at temperature 0.7 with different seeds and held
+   to row 0's output schema, at most ``--curve-tokens`` tokens each. Prints generated tokens/s
+   over the generation steps (prompt evaluation excluded), the ratio to batch size 1, and the
+   Python share of step time (everything outside ``llama_decode``: masks, sampling, bookkeeping).
+2. **End to end.** ``generate`` on the example library (sandbox, semantic judge and all), the same
+   ``--rows`` rows and seed, ``--rounds`` times each variant in the order current, new, new,
+   current, ...:
+   - *current*: one row at a time, outlines_core constraints compiled per row (prefetched in a
+     background thread), ``decode_batch=1``;
+   - *new*: llguidance constraints, ``--batch`` rows per batched decode (``decode_batch`` =
+     ``batch_rows`` = ``--batch``), the judge through the same engine.
+   Each variant has its own loaded model; compiled constraints are dropped before every run, so
+   no run profits from an earlier one's cache. Prints rows/min, the constraint-compile share of
+   wall time, tokens evaluated and generated per row, and per-stage pass rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from apigen_local.generation.generator import output_schema
+from apigen_local.generation.prompts import generation_messages
+from apigen_local.generation.sampling import RequestSampler, load_seed_examples
+from apigen_local.model.files import find_model
+from apigen_local.model.local import LocalModel
+from apigen_local.run.files import read_records
+from apigen_local.run.pipeline import generate_dataset
+from apigen_local.tools import load_library
+
+REPO = Path(__file__).resolve().parent.parent
+LIBRARY = REPO / "examples" / "library.py"
+SEEDS = REPO / "examples" / "seed.jsonl"
+
+
+def machine() -> str:
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = float("nan")
+    return (f"{os.cpu_count()}-core {platform.machine()} VM, no GPU, load average {load:.1f} at the "
+            "start (shared with other engineers)")
+
+
+def _reset(model: LocalModel) -> None:
+    """Forget compiled constraints, so a run pays its own compiles."""
+    model._constraints.clear()
+    model._compiling.clear()
+    model._grammars.clear()
+
+
+def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, rounds: int) -> None:
+    library = load_library(LIBRARY)
+    sampler = RequestSampler(library.tools, load_seed_examples(SEEDS), seed=1)
+    request = sampler.request(0)
+    schema = output_schema(request.tools, min_calls=request.min_calls, max_calls=request.max_calls)
+    items = [(generation_messages(request), schema)] * seqs
+    model.complete_json_many(items[:2], max_tokens=4, batch=max(sizes))  # engine and warm-up
+    engine = model._engine
+    totals = {size: [0.0, 0, 0.0, 0.0] for size in sizes}  # step s, tokens, python s, step CPU s
+    for _ in range(rounds):
+        for size in sizes:
+            s = engine.stats
+            before = (s.step_seconds, s.generated_tokens, s.decode_seconds, s.step_cpu_seconds)
+            model.complete_json_many(items, max_tokens=tokens, temperature=0.7,
+                                     seeds=range(seqs), batch=size)
+            step = s.step_seconds - before[0]
+            totals[size][0] += step
+            totals[size][1] += s.generated_tokens - before[1]
+            totals[size][2] += step - (s.decode_seconds - before[2])
+            totals[size][3] += s.step_cpu_seconds - before[3]
+    base = totals[sizes[0]][1] / totals[sizes[0]][0]
+    base_cpu = totals[sizes[0]][1] / totals[sizes[0]][3]
+    print(f"\n## decode curve: {seqs} sequences x <= {tokens} tokens, constrained (llguidance), "
+          f"{rounds} alternating rounds; steps on {engine._threads} thread(s)")
+    print(f"| batch | tok/s (wall) | x batch {sizes[0]} | tok per CPU-second | x batch {sizes[0]} "
+          "| Python share of step wall time |")
+    print("|---|---|---|---|---|---|")
+    for size in sizes:
+        seconds, generated, python, cpu = totals[size]
+        rate, cpu_rate = generated / seconds, generated / cpu
+        print(f"| {size} | {rate:.1f} | {rate / base:.2f} | {cpu_rate:.1f} | {cpu_rate / base_cpu:.2f} "
+              f"| {python / seconds:.0%} |")
+
+
+def run_variant(name: str, model: LocalModel, rows: int, seed: int, batch: int, out: Path) -> dict:
+    _reset(model)
+    compile_before = sum(model.compile_seconds)
+    engine_before = None
+    if model._engine is not None:
+        s = model._engine.stats
+        engine_before = (s.evaluated_tokens, s.step_seconds, s.decode_seconds)
+    shutil.rmtree(out, ignore_errors=True)
+    settings = {"decode_batch": 1, "constraint_backend": "outlines_core"} if name == "current" else \
+        {"decode_batch": batch, "batch_rows": batch, "constraint_backend": "llguidance"}
+    started = time.perf_counter()
+    result = generate_dataset(LIBRARY, model, rows, out_dir=out, seed=seed, seed_file=str(SEEDS),
+                              **settings)
+    wall = time.perf_counter() - started
+    records = list(read_records(result.records_path))
+    stats = result.stats
+    figures = {
+        "wall": wall, "rows_per_min": 60 * len(records) / wall,
+        "compile_share": (sum(model.compile_seconds) - compile_before) / wall,
+        "prompt_per_row": statistics.mean(r.tokens.get("prompt", 0) for r in records),
+        "generated_per_row": statistics.mean(r.tokens.get("generation", 0) for r in records),
+        "stages": {stage: (rate.passed, rate.total) for stage, rate in stats.stages.items()},
+        "accepted": (stats.accepted, stats.rows),
+    }
+    if engine_before is not None or model._engine is not None:
+        s = model._engine.stats
+        b = engine_before or (0, 0.0, 0.0)
+        figures["evaluated_per_row"] = (s.evaluated_tokens - b[0]) / len(records)
+        step = s.step_seconds - b[1]
+        figures["python_share"] = 1 - (s.decode_seconds - b[2]) / step if step else 0.0
+    print(f"  {name}: {len(records)} rows in {wall:.0f} s = {figures['rows_per_min']:.1f} rows/min, "
+          f"compile {figures['compile_share']:.1%} of wall", flush=True)
+    return figures
+
+
+def end_to_end(models: dict[str, LocalModel], rows: int, seed: int, batch: int, rounds: int, out: Path) -> None:
+    order = []
+    for r in range(rounds):
+        order += ["current", "new"] if r % 2 == 0 else ["new", "current"]
+    runs: dict[str, list[dict]] = {"current": [], "new": []}
+    print(f"\n## end to end: {rows} rows, seed {seed}, order {', '.join(order)}", flush=True)
+    for i, name in enumerate(order):
+        runs[name].append(run_variant(name, models[name], rows, seed, batch, out / f"{i}-{name}"))
+
+    def mean(name: str, key: str) -> float:
+        values = [f[key] for f in runs[name] if key in f]
+        return statistics.mean(values) if values else float("nan")
+
+    print("\n| | current (1 row at a time, outlines_core) | new (batched engine, llguidance) |")
+    print("|---|---|---|")
+    cur, new = mean("current", "rows_per_min"), mean("new", "rows_per_min")
+    print(f"| rows/min (mean of {rounds}) | {cur:.1f} | {new:.1f} ({new / cur:.2f}x) |")
+    print(f"| wall per run, s | {mean('current', 'wall'):.0f} | {mean('new', 'wall'):.0f} |")
+    print(f"| constraint compile, share of wall | {mean('current', 'compile_share'):.1%} | "
+          f"{mean('new', 'compile_share'):.1%} |")
+    print(f"| prompt / generated tokens per row (generation) | {mean('current', 'prompt_per_row'):.0f} / "
+          f"{mean('current', 'generated_per_row'):.0f} | {mean('new', 'prompt_per_row'):.0f} / "
+          f"{mean('new', 'generated_per_row'):.0f} |")
+    print(f"| prompt tokens evaluated per row (generation + judge) | n/a | "
+          f"{mean('new', 'evaluated_per_row'):.0f} |")
+    print(f"| Python share of generation-step time | n/a | {mean('new', 'python_share'):.1%} |")
+    stages = list(runs["current"][0]["stages"])
+    for stage in stages:
+        cells = []
+        for name in ("current", "new"):
+            passed = sum(f["stages"][stage][0] for f in runs[name])
+            total = sum(f["stages"][stage][1] for f in runs[name])
+            cells.append(f"{passed}/{total} ({passed / total:.0%})" if total else "0/0")
+        print(f"| {stage} pass | {cells[0]} | {cells[1]} |")
+    cells = []
+    for name in ("current", "new"):
+        accepted = sum(f["accepted"][0] for f in runs[name])
+        total = sum(f["accepted"][1] for f in runs[name])
+        cells.append(f"{accepted}/{total} ({accepted / total:.0%})")
+    print(f"| accepted | {cells[0]} | {cells[1]} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model")
+    parser.add_argument("--rows", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--sizes", default="1,2,4,8,16")
+    parser.add_argument("--curve-seqs", type=int, default=16)
+    parser.add_argument("--curve-tokens", type=int, default=48)
+    parser.add_argument("--curve-rounds", type=int, default=2)
+    parser.add_argument("--out", default="out/bench-throughput")
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--skip-curve", action="store_true")
+    parser.add_argument("--threads", type=int, help="decode threads (default: llama-cpp-python's)")
+    args = parser.parse_args()
+
+    path = find_model(args.model)
+    print(f"model: {path.name}; machine: {machine()}")
+    models = {
+        "current": LocalModel(path, n_ctx=8192, seed=args.seed, n_threads=args.threads,
+                              constraint_backend="outlines_core"),
+        "new": LocalModel(path, n_ctx=8192, seed=args.seed, n_threads=args.threads,
+                          constraint_backend="llguidance"),
+    }
+    try:
+        if not args.skip_curve:
+            decode_curve(models["new"], [int(s) for s in args.sizes.split(",")], args.curve_seqs,
+                         args.curve_tokens, args.curve_rounds)
+        if not args.skip_e2e:
+            end_to_end(models, args.rows, args.seed, args.batch, args.rounds, Path(args.out))
+    finally:
+        for model in models.values():
+            model.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
