@@ -7,7 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 QueryStyle = Literal["simple", "multiple", "parallel", "parallel_multiple"]
-Stage = Literal["input", "format", "execution", "semantic", "dedup"]
+#: How the model takes part in the semantic stage (see :mod:`apigen_local.checks.semantic`).
+JudgeDesign = Literal["coverage", "verdict", "agreement"]
+Stage = Literal["input", "format", "dedup", "grounding", "execution", "semantic"]
+#: The checking stages in the order a row meets them; a row's rejection is its first failed one.
+STAGE_ORDER: tuple[Stage, ...] = ("format", "dedup", "grounding", "execution", "semantic")
 
 
 class Tool(BaseModel):
@@ -86,6 +90,7 @@ class Record(BaseModel):
     answers: list[FunctionCall] = Field(default_factory=list)
     format_check: CheckResult
     dedup_check: CheckResult | None = None
+    grounding_check: CheckResult | None = None
     execution_check: CheckResult | None = None
     execution_result: list[CallResult] = Field(default_factory=list)
     semantic_check: CheckResult | None = None
@@ -105,6 +110,13 @@ class Record(BaseModel):
     def keep_row_after_semantic_check(self) -> bool:
         return self.semantic_check is not None and self.semantic_check.passed
 
+    def checks(self) -> list[tuple[Stage, CheckResult]]:
+        """``(stage, outcome)`` of every stage that ran on this row, in :data:`STAGE_ORDER`."""
+        outcomes = (self.format_check, self.dedup_check, self.grounding_check,
+                    self.execution_check, self.semantic_check)
+        return [(stage, check) for stage, check in zip(STAGE_ORDER, outcomes, strict=True)
+                if check is not None]
+
     @property
     def accepted(self) -> bool:
         """True when the row passed every stage that ran."""
@@ -113,10 +125,8 @@ class Record(BaseModel):
     @property
     def rejection(self) -> tuple[Stage, str] | None:
         """``(stage, reason)`` of the first failed stage, or ``None`` for an accepted row."""
-        stages = (("format", self.format_check), ("dedup", self.dedup_check),
-                  ("execution", self.execution_check), ("semantic", self.semantic_check))
-        for stage, check in stages:
-            if check is not None and not check.passed:
+        for stage, check in self.checks():
+            if not check.passed:
                 return stage, check.reason or "failed"  # type: ignore[return-value]
         if self.execution_check is None and (self.stages is None or "execution" in self.stages):
             return "execution", "not_executed"

@@ -7,6 +7,12 @@ Runs ``generate`` as ``make demo`` does (example library, seed file, sandbox, se
 SmolLM2-135M-Instruct Q4_1 unless ``--model`` names another GGUF, then prints the funnel from
 ``stats.json``, the duplicate share, throughput, and ``--show`` accepted rows verbatim. The
 output directory is emptied first, so every run measures fresh rows.
+
+``--before-after`` measures the checks of issue 13 on the same rows: it generates and executes
+with grounding and the semantic stage off, then runs on every executed row grounding, coverage
+and the model's verdict (with the seed ``generate`` would use), and prints the funnel of the
+previous pipeline (verdict only) beside the current one (grounding and coverage; and with the
+verdict added, as ``--judge verdict`` runs).
 """
 
 from __future__ import annotations
@@ -17,7 +23,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from apigen_local.checks.coverage import check_coverage
+from apigen_local.checks.grounding import check_grounding
+from apigen_local.checks.semantic import SemanticChecker
 from apigen_local.model.files import find_model
+from apigen_local.model.local import LocalModel
 from apigen_local.run.files import read_records
 from apigen_local.run.pipeline import generate_dataset
 
@@ -31,7 +41,10 @@ def main() -> int:
     parser.add_argument("--model")
     parser.add_argument("--out", default="out/bench-real")
     parser.add_argument("--show", type=int, default=10)
+    parser.add_argument("--before-after", action="store_true", help="previous vs current checks, same rows")
     args = parser.parse_args()
+    if args.before_after:
+        return before_after(args)
 
     out = Path(args.out)
     shutil.rmtree(out, ignore_errors=True)
@@ -56,6 +69,45 @@ def main() -> int:
     for line in result.dataset_path.read_text().splitlines()[:args.show]:
         row = json.loads(line)
         print(json.dumps({"query": row["query"], "answers": json.loads(row["answers"])}, ensure_ascii=False))
+    return 0
+
+
+def before_after(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    shutil.rmtree(out, ignore_errors=True)
+    path = find_model(args.model)
+    with LocalModel(path, n_ctx=8192, seed=args.seed) as model:
+        result = generate_dataset(REPO / "examples" / "library.py", model, args.rows, out_dir=out,
+                                  seed=args.seed, seed_file=str(REPO / "examples" / "seed.jsonl"),
+                                  grounding=False, semantic=False)
+        records = list(read_records(result.records_path))
+        executed = [r for r in records if r.execution_check is not None and r.execution_check.passed]
+        judge = SemanticChecker(model, design="verdict", coverage=False)
+        grounded = covered = judged = both = 0
+        examples: list[str] = []
+        for record in executed:
+            assert record.query is not None
+            grounding = check_grounding(record.query, record.answers, record.tools)
+            coverage = check_coverage(record.query, record.answers)
+            verdict = judge.judge(record.query, record.tools, record.answers, record.execution_result,
+                                  seed=record.id + args.seed * 1_000_003).check
+            grounded += grounding.passed
+            covered += grounding.passed and coverage.passed
+            judged += verdict.passed
+            both += grounding.passed and coverage.passed and verdict.passed
+            if grounding.passed and coverage.passed and verdict.passed and len(examples) < args.show:
+                examples.append(json.dumps({"query": record.query, "answers": [c.model_dump() for c in record.answers]},
+                                           ensure_ascii=False))
+    n = len(records)
+    formatted = sum(r.dedup_check is not None and r.dedup_check.passed for r in records)
+    print(f"model: {path.name}; machine: 2-core x86-64 VM, no GPU; {n} rows, seed {args.seed}")
+    print(f"format+dedup passed {formatted}/{n}; executed OK {len(executed)}/{formatted}")
+    print(f"previous pipeline (verdict only): accepted {judged}/{n} ({judged / n:.0%})")
+    print(f"current pipeline: grounding passed {grounded}/{len(executed)}, coverage passed {covered}/{grounded}; "
+          f"accepted {covered}/{n} ({covered / n:.0%}); with --judge verdict: verdict passed {both}/{covered}, "
+          f"accepted {both}/{n} ({both / n:.0%})")
+    print(f"\n{len(examples)} rows the current pipeline accepts:")
+    print("\n".join(examples))
     return 0
 
 

@@ -33,6 +33,19 @@ from apigen_local.types import FunctionCall, Tool
         ("A ball starts at rest.", 0, True),
         ("Compounded quarterly for 10 years.", 4, True),
         ("Paid semi-annually.", 2, True),
+        # scales, units of measure and signs
+        ("Invest 10k for a year.", 10_000, True),
+        ("Park half a million at 2.5%.", 500_000, True),
+        ("Park half a million at 2.5%.", 5_000_000, False),
+        ("I am 185 cm tall.", 1.85, True),
+        ("It takes an hour and a half.", 90, True),
+        ("It takes half a minute.", 30, True),
+        ("A week after Monday.", 7, True),
+        ("A fortnight before the launch.", -14, True),
+        ("Go back 45 days.", -45, True),
+        ("Go back 45 days.", -44, False),
+        ("Encode it with ROT13.", 13, True),
+        ("Gravity is 9.8 m/s^2.", 2, False),
     ],
 )
 def test_numbers(query: str, value: float, grounded: bool) -> None:
@@ -54,6 +67,12 @@ def test_query_numbers_reads_words_and_percent_words() -> None:
         ("Split on commas", ",", True),
         ("Join with underscores", "_", True),  # no letter or digit: left to the semantic stage
         ("Round 12.5", "12.5", True),
+        ("I bought 3 notebooks and 2 boxes.", "notebook", True),
+        ("I bought 3 notebooks and 2 boxes.", "box", True),
+        ("I bought 3 notebooks and 2 boxes.", "pen", False),
+        ("Book it at 2:30 pm.", "14:30", True),
+        ("Book it at 2pm.", "14:00", True),
+        ("Book it at 2pm.", "02:00", False),
     ],
 )
 def test_text(query: str, value: str, grounded: bool) -> None:
@@ -73,6 +92,9 @@ def test_normalise_text() -> None:
         ("Is 05/03/2024 a weekend?", "2024-03-05", True),
         ("Is 05/03/2024 a weekend?", "2024-05-03", True),  # day/month order is ambiguous
         ("Is March 5, 2024 a weekend?", "2024-03-06", False),
+        ("How many weekdays in February 2024?", "2024-02-01", True),
+        ("How many weekdays in February 2024?", "2024-02-29", True),
+        ("How many weekdays in February 2024?", "2024-02-28", False),
     ],
 )
 def test_dates(query: str, value: str, grounded: bool) -> None:

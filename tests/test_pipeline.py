@@ -29,8 +29,9 @@ def _lines(path: Path) -> list[dict]:
 @pytest.mark.docker
 @pytest.mark.model
 def test_thirty_rows_end_to_end(tmp_path: Path, local_model) -> None:
+    # the tiny model's values are random, so grounding (tested below) would stop every row
     result = generate_dataset(EXAMPLE_LIBRARY, local_model, 30, out_dir=tmp_path, seed=2,
-                              seed_file=str(EXAMPLE_SEEDS))
+                              seed_file=str(EXAMPLE_SEEDS), grounding=False)
     records = list(read_records(result.records_path))
     dataset = _lines(result.dataset_path)
     rejected = _lines(result.rejected_path)
@@ -49,10 +50,27 @@ def test_thirty_rows_end_to_end(tmp_path: Path, local_model) -> None:
         assert record.keep_row_after_semantic_check
         assert len(record.execution_result) == len(record.answers)
     for row in rejected:
-        assert row["stage"] in {"format", "dedup", "execution", "semantic"} and row["reason"]
+        assert row["stage"] in {"format", "dedup", "grounding", "execution", "semantic"} and row["reason"]
     stats = json.loads(result.stats_path.read_text())
     assert stats["sandbox_calls"] > 0 and stats["tokens_per_second"] > 0
     _assert_loads_with_hf_datasets(result.dataset_path, len(dataset), tmp_path)
+
+
+@pytest.mark.docker
+@pytest.mark.model
+def test_grounding_runs_between_dedup_and_execution(tmp_path: Path, local_model) -> None:
+    result = generate_dataset(EXAMPLE_LIBRARY, local_model, 8, out_dir=tmp_path, seed=2,
+                              seed_file=str(EXAMPLE_SEEDS))
+    records = list(read_records(result.records_path))
+    deduplicated = [r for r in records if r.dedup_check is not None and r.dedup_check.passed]
+    assert deduplicated and all(r.grounding_check is not None for r in deduplicated)
+    ungrounded = [r for r in deduplicated if not r.grounding_check.passed]
+    assert ungrounded, "the tiny model's random values should not be grounded in its queries"
+    for record in ungrounded:  # stopped before the sandbox, with the call, argument and value named
+        assert record.execution_check is None and record.rejection == ("grounding", "ungrounded_argument")
+        assert any(f"{call.name}: argument " in record.grounding_check.detail for call in record.answers)
+    assert result.stats.stages["grounding"].total == len(deduplicated)
+    assert list(result.stats.stages)[:3] == ["format", "dedup", "grounding"]
 
 
 def _assert_loads_with_hf_datasets(path: Path, rows: int, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from apigen_local.errors import ModelError
 from apigen_local.model.files import DEFAULT_MODEL, fetch_default_model, file_sha256, find_model
+from apigen_local.model.local import LocalModel
 from apigen_local.run.files import read_records
 from apigen_local.run.pipeline import generate_dataset
 
@@ -103,8 +104,10 @@ def test_every_common_quantization_decodes(kind: str, tiny_model_path: Path, tmp
 
 @pytest.mark.docker
 def test_default_model_generates_executes_and_judges(default_model_path: Path, tmp_path: Path) -> None:
+    # grounding off: this test follows rows through the sandbox and the judge, and a small model
+    # invents most values (test_grounding_rejects_invented_values covers the grounding stage)
     result = generate_dataset(EXAMPLE_LIBRARY, default_model_path, 6, out_dir=tmp_path, seed=1,
-                              seed_file=str(EXAMPLE_SEEDS))
+                              seed_file=str(EXAMPLE_SEEDS), grounding=False, judge="verdict")
     records = list(read_records(result.records_path))
     assert len(records) == 6
     assert all(r.format_check.passed for r in records)  # the constraint holds on a real vocabulary
@@ -115,4 +118,23 @@ def test_default_model_generates_executes_and_judges(default_model_path: Path, t
     executed = [r for r in records if r.execution_check is not None]
     judged = [r for r in records if r.semantic_check is not None]
     assert executed and judged, "no row reached the sandbox and the judge"
-    assert all(r.raw_verdict for r in judged)
+    # each judged row failed coverage before the model was asked, or carries the model's verdict
+    assert all(r.raw_verdict or r.semantic_check.reason == "unused_query_value" for r in judged)
+    assert any(r.raw_verdict for r in judged), "the model judged no row"
+
+
+def test_default_model_judges_in_both_model_designs(default_model_path: Path) -> None:
+    from apigen_local.checks.semantic import SemanticChecker, parse_answer, parse_verdict
+    from apigen_local.run.calibrate import correct_rows
+    from apigen_local.tools import load_library
+
+    row = correct_rows(EXAMPLE_SEEDS, load_library(EXAMPLE_LIBRARY))[0]
+    with LocalModel(default_model_path, n_ctx=4096, seed=0) as model:
+        verdict = SemanticChecker(model, design="verdict").judge(row.query, row.tools, row.answers, [], seed=0)
+        assert parse_verdict(verdict.raw) is not None  # the constrained verdict is always readable
+        assert verdict.check.passed or verdict.check.reason == "judged_wrong"
+        agreement = SemanticChecker(model, design="agreement").judge(row.query, row.tools, row.answers, [], seed=0)
+        own = parse_answer(agreement.raw)
+        assert own and {call.name for call in own} <= {tool.name for tool in row.tools}
+        assert agreement.check.passed or agreement.check.reason == "disagrees"
+        assert "independent answer calls" in agreement.thought  # the reasoning kept in records.jsonl

@@ -81,6 +81,8 @@ BROKEN: dict[int, tuple[dict[str, Any], str, str]] = {
     106: (_xlam(106, "Arrange 5 of 3 items.",
                 [{"name": "permutation_count", "arguments": {"n": 3, "k": 5}}],
                 ["permutation_count", "is_prime"]), "execution", "exception"),
+    108: (_xlam(108, "Is 7 prime?", [{"name": "is_prime", "arguments": {"n": 9}}], ["is_prime"]),
+          "grounding", "ungrounded_argument"),  # well-formed and runs, but 9 is not in the query
 }
 
 
@@ -175,10 +177,10 @@ def test_rerun_resumes_without_adding_or_duplicating_rows(
 @pytest.mark.model
 def test_semantic_stage_runs_with_a_model(tmp_path: Path, local_model, sandbox_image: str) -> None:
     rows_path = _write(tmp_path / "rows.jsonl", _seed_rows()[:2] + [BROKEN[105][0]])
-    result = verify_dataset(rows_path, EXAMPLE_LIBRARY, model=local_model,
+    result = verify_dataset(rows_path, EXAMPLE_LIBRARY, model=local_model, judge="verdict",
                             out_dir=tmp_path / "out")
     by_id = {record.id: record for record in read_records(result.records_path)}
-    for row_id in (0, 1):
+    for row_id in (0, 1):  # the seed rows use every number they state, so the model's verdict ran
         check = by_id[row_id].semantic_check
         assert check is not None and by_id[row_id].raw_verdict
         assert check.passed or check.reason in ("judged_wrong", "invalid_verdict")
@@ -208,6 +210,20 @@ def test_unreadable_lines_are_invalid_rows_with_their_line_number(tmp_path: Path
     assert rows[6].problem.reason == "invalid_json"  # a broken answers string: the format stage's
     ids = [row.id for row in rows]
     assert len(ids) == len(set(ids)) and ids[0] == 0 and 9 in ids and ids[2] == 10
+
+
+def test_grounding_stage_rejects_values_the_query_does_not_state_and_can_be_turned_off(tmp_path: Path) -> None:
+    row, _, _ = BROKEN[108]
+    rows_path = _write(tmp_path / "rows.jsonl", [row, _seed_rows()[0]])
+    result = verify_dataset(rows_path, EXAMPLE_LIBRARY, stages="format,grounding", out_dir=tmp_path / "on")
+    (rejected,) = _lines(result.rejected_path)
+    assert (rejected["id"], rejected["stage"], rejected["reason"]) == (108, "grounding", "ungrounded_argument")
+    assert "is_prime: argument 'n' = 9" in rejected["detail"]
+    assert len(_lines(result.dataset_path)) == 1
+    off = verify_dataset(rows_path, EXAMPLE_LIBRARY, stages="format,grounding", grounding=False,
+                         out_dir=tmp_path / "off")
+    assert len(_lines(off.dataset_path)) == 2
+    assert all(r.grounding_check is None for r in read_records(off.records_path))
 
 
 def test_format_only_run_accepts_well_formed_rows_without_executing(tmp_path: Path) -> None:

@@ -2,23 +2,34 @@
 
 A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
 
-- Strings: grounded when their normalised form (case folded, quotes and punctuation dropped, spacing
-  collapsed) occurs in the normalised query, or, for an ISO date ``YYYY-MM-DD``, when the query
-  states that date in a common format (``2024-03-05``, ``05/03/2024``, ``March 5, 2024``,
-  ``5 March 2024``), or, for a numeric string, when the number is grounded.
-- Numbers: grounded when the query states the same number as digits (separators allowed, units
-  glued on allowed: ``1,200``, ``5km``), as words (``twenty five``, ``a dozen``, ``half``, and
-  periods per year: ``quarterly`` = 4, ``monthly`` = 12, ``weekly`` = 52, ``daily`` = 365), as a
-  percentage (``60%`` grounds both 60 and 0.6) or as a fraction (``3/4`` grounds 0.75).
+- Strings: grounded when their normalised words (case folded, accents, quotes and punctuation
+  dropped, a plural ``s``/``es`` dropped) occur in order in the normalised query; an ISO date
+  ``YYYY-MM-DD`` when the query states that date in a common format (``2024-03-05``,
+  ``05/03/2024``, ``March 5, 2024``, ``5 March 2024``, or ``March 2024`` for its first and last
+  day); a numeric string when the number is grounded.
+- Numbers: grounded when the query states the same number, or the same number without its sign
+  (direction words such as "back", "before", "minus" or "brakes" carry the sign), as:
+  digits (separators allowed, glued to letters or units allowed: ``1,200``, ``5km``, ``ROT13``);
+  words (``twenty five``, ``a dozen``, ``half``, ``a fortnight``; periods per year: ``quarterly``
+  = 4, ``monthly`` = 12, ``weekly`` = 52, ``daily`` = 365); a percentage (``60%`` grounds 60 and
+  0.6); a fraction (``3/4`` grounds 0.75); with a scale (``10k``, ``2.5 million``, ``half a
+  million``); or converted from the unit written next to it, between seconds, minutes, hours,
+  days and weeks, millimetres, centimetres, metres and kilometres, grams and kilograms (``185
+  cm`` grounds 1.85, ``an hour and a half`` grounds 90, ``a week`` grounds 7).
+- Clock times ``HH:MM``: grounded when the query states the time (``14:30``, ``2:30 pm``, ``noon``).
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
   values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
   0 and 1 (usually implied: "starts at rest", "a file"), and strings with no letter or digit
   (separators such as ``","`` or ``"_"``).
+
+Everything else a query implies without stating it (``k`` = 3 for "gold, silver and bronze", a
+country's calling code) is rejected: grounding prefers a false reject to an invented value.
 """
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 import unicodedata
@@ -39,6 +50,7 @@ _UNITS = {
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _STANDALONE = {
     "dozen": 12, "half": 0.5, "quarter": 0.25, "third": 1 / 3, "double": 2, "twice": 2, "triple": 3,
+    "fortnight": 14,
     "daily": 365, "weekly": 52, "monthly": 12, "quarterly": 4, "semiannually": 2, "biannually": 2,
 }
 _MONTHS = {
@@ -50,8 +62,65 @@ _MONTHS = {
     )
     for m in names
 }
-_NUMBER_RE = re.compile(r"(?<![\w.])[-+]?(?:\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?\s*(%|percent)?")
+_NUMBER_RE = re.compile(
+    r"(?<![\d.^])[-+]?(?:\d{1,3}(?:[, ]\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?\s*(%|percent)?"
+)
+_SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "million": 1e6, "billion": 1e9, "bn": 1e9}
+#: unit word -> (dimension, size in the dimension's base unit)
+UNITS_OF_MEASURE: dict[str, tuple[str, float]] = {
+    **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), ("time", 1.0)),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), ("time", 60.0)),
+    **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), ("time", 3600.0)),
+    **dict.fromkeys(("day", "days"), ("time", 86400.0)),
+    **dict.fromkeys(("week", "weeks"), ("time", 604800.0)),
+    **dict.fromkeys(("fortnight", "fortnights"), ("time", 1209600.0)),
+    **dict.fromkeys(("mm", "millimetre", "millimetres", "millimeter", "millimeters"), ("length", 0.001)),
+    **dict.fromkeys(("cm", "centimetre", "centimetres", "centimeter", "centimeters"), ("length", 0.01)),
+    **dict.fromkeys(("metre", "metres", "meter", "meters"), ("length", 1.0)),
+    **dict.fromkeys(("km", "kilometre", "kilometres", "kilometer", "kilometers"), ("length", 1000.0)),
+    **dict.fromkeys(("g", "gram", "grams"), ("mass", 0.001)),
+    **dict.fromkeys(("kg", "kilo", "kilos", "kilogram", "kilograms"), ("mass", 1.0)),
+}
+_WORD_TOKEN_RE = re.compile(r"\d+(?:\.\d+)?|[a-z]+")
+
+
+def converted(quantity: float, unit: str) -> set[float]:
+    """``quantity`` of ``unit`` expressed in every other unit of the same dimension."""
+    dimension, size = UNITS_OF_MEASURE[unit]
+    return {quantity * size / other for dim, other in set(UNITS_OF_MEASURE.values()) if dim == dimension}
+
+
+def _quantities(query: str) -> set[float]:
+    """Numbers a scale word or a unit of measure turns into others: ``10k``, ``half a million``,
+    ``185 cm``, ``an hour and a half``, ``a week``."""
+    words = _WORD_TOKEN_RE.findall(query.casefold().replace(",", "").replace("-", " "))
+    found: set[float] = set()
+    for i, word in enumerate(words):
+        if word not in _SCALE_WORDS and word not in UNITS_OF_MEASURE:
+            continue
+        before = words[max(0, i - 3):i]
+        quantity: float | None = None
+        if before and re.fullmatch(r"\d+(?:\.\d+)?", before[-1]):
+            quantity = float(before[-1])
+        elif before and before[-1] in _UNITS:
+            quantity = float(_UNITS[before[-1]])
+        elif before[-2:] == ["half", "a"] or before[-2:] == ["half", "an"]:
+            quantity = 0.5
+        elif before and before[-1] in ("a", "an", "one"):
+            quantity = 1.0
+        if quantity is None:
+            continue
+        if words[i + 1:i + 4] == ["and", "a", "half"]:
+            quantity += 0.5
+        if word in _SCALE_WORDS:
+            found.add(quantity * _SCALE_WORDS[word])
+        elif word in UNITS_OF_MEASURE:
+            found |= converted(quantity, word)
+    return found
+
+
 _ISO_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 def normalise_text(text: str) -> str:
@@ -60,6 +129,18 @@ def normalise_text(text: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     text = re.sub(r"[^\w]+", " ", text)
     return " ".join(text.split())
+
+
+def singular(text: str) -> str:
+    """``text`` normalised, each word without a plural ``s`` or ``es``."""
+    words = []
+    for word in normalise_text(text).split():
+        if len(word) > 4 and word.endswith(("ches", "shes", "sses", "xes")):
+            word = word[:-2]
+        elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
+        words.append(word)
+    return " ".join(words)
 
 
 def _word_numbers(words: list[str]) -> set[float]:
@@ -116,6 +197,7 @@ def query_numbers(query: str) -> set[float]:
             found.add(value / 100)
     words = normalise_text(query.replace("semi-", "semi").replace("-", " ")).split()
     found |= _word_numbers(words)
+    found |= _quantities(query)
     return found
 
 
@@ -134,11 +216,41 @@ def query_dates(query: str) -> set[tuple[int, int, int]]:
     for d, name, y in re.findall(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{month},?\s+(\d{{4}})\b", text):
         if name in _MONTHS:
             dates.add((int(y), _MONTHS[name], int(d)))
+    for name, y in re.findall(rf"\b{month}\s+(\d{{4}})\b", text):  # a whole month: its first and last day
+        if name in _MONTHS:
+            year, number = int(y), _MONTHS[name]
+            dates |= {(year, number, 1), (year, number, calendar.monthrange(year, number)[1])}
     return dates
 
 
+CLOCK_RE = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?(?!\w)", re.IGNORECASE)
+
+
+def clock_times(query: str) -> list[tuple[re.Match[str], tuple[int, int]]]:
+    """Each clock time written with digits (``14:30``, ``2:30 pm``, ``2pm``) and its 24-hour ``(hour, minute)``."""
+    found = []
+    for match in CLOCK_RE.finditer(query):
+        hour, minute, half = match[1], match[2], (match[3] or "").casefold()
+        if not minute and not half:
+            continue
+        h, m = int(hour), int(minute or 0)
+        if half.startswith("p") and h < 12:
+            h += 12
+        elif half.startswith("a") and h == 12:
+            h = 0
+        found.append((match, (h, m)))
+    return found
+
+
+def query_times(query: str) -> set[tuple[int, int]]:
+    """``(hour, minute)`` of every clock time in the query, ``noon`` and ``midday`` included."""
+    times = {(12, 0)} if re.search(r"\bnoon\b|\bmidday\b", query, re.IGNORECASE) else set()
+    return times | {time for _, time in clock_times(query)}
+
+
 def _same_number(value: float, candidates: set[float]) -> bool:
-    return any(math.isclose(value, c, rel_tol=1e-9, abs_tol=1e-9) for c in candidates)
+    """Whether ``value``, or its size without the sign, is one of ``candidates``."""
+    return any(math.isclose(abs(value), abs(c), rel_tol=1e-9, abs_tol=1e-9) for c in candidates)
 
 
 def _number_of(text: str) -> float | None:
@@ -173,9 +285,11 @@ def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None)
     if isinstance(value, str):
         if not any(ch.isalnum() for ch in value):
             return True
-        norm = normalise_text(value)
-        if f" {norm} " in f" {normalise_text(query)} ":
+        if f" {singular(value)} " in f" {singular(query)} ":
             return True
+        clock = _TIME_RE.match(value.strip())
+        if clock:
+            return (int(clock[1]), int(clock[2])) in query_times(query)
         iso = _ISO_DATE_RE.match(value.strip())
         if iso:
             return tuple(int(p) for p in iso.groups()) in query_dates(query)

@@ -1,7 +1,18 @@
-"""Stage 3 of APIGen: the same local model judges whether the executed calls serve the query.
+"""Stage 3 of APIGen: do the executed calls serve the query? Deterministic coverage, then the model.
 
-The verdict is constrained to :data:`VERDICT_SCHEMA` and validated again after generation; an
-unreadable verdict fails the row with ``invalid_verdict``, a "no" with ``judged_wrong``.
+First :func:`~apigen_local.checks.coverage.check_coverage` (``unused_query_value``). Then, by
+the ``design``:
+
+- ``coverage`` (the default): nothing more. Measured on the default model (SmolLM2-135M), both
+  model designs below cost correct rows and caught no wrong row that grounding and coverage let
+  through (``benchmarks/README.md``); calibrate a stronger model before choosing one of them.
+
+- ``verdict``: the same local model reads the query, calls and results and answers yes or no, constrained to
+  :data:`VERDICT_SCHEMA` (``judged_wrong``; an unreadable reply is ``invalid_verdict``);
+- ``agreement``: the model answers the query itself, at temperature 0 with the same offered tools,
+  and the row passes when both answers call the same set of functions (``disagrees``). Counts
+  are not compared, since small models at temperature 0 repeat a call until the length limit;
+  argument values are grounding's and coverage's job.
 """
 
 from __future__ import annotations
@@ -10,11 +21,16 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from ..generation.prompts import judge_messages
+from ..generation.generator import call_schema
+from ..generation.prompts import answer_messages, judge_messages
+from ..model.bounds import SchemaBounds
 from ..model.local import Completion, LocalModel
-from ..types import CallResult, CheckResult, FunctionCall, Tool
+from ..types import CallResult, CheckResult, FunctionCall, JudgeDesign, Tool
+from .coverage import check_coverage
+
+MAX_ANSWER_CALLS = 4
 
 THOUGHT_MAX_CHARS = 240
 
@@ -54,12 +70,46 @@ def parse_verdict(text: str) -> tuple[str, bool] | None:
     return thought, passes == "yes"
 
 
-class SemanticChecker:
-    """Judges rows with an already loaded :class:`LocalModel` (the generator's own instance)."""
+def answer_schema(tools: Sequence[Tool], bounds: SchemaBounds | None = None) -> dict[str, Any]:
+    """The ``{"calls": [...]}`` schema of the model's own answer over ``tools``."""
+    calls = [call_schema(tool, bounds or SchemaBounds()) for tool in tools]
+    return {
+        "type": "object",
+        "properties": {"calls": {"type": "array", "items": calls[0] if len(calls) == 1 else {"anyOf": calls},
+                                 "minItems": 1, "maxItems": MAX_ANSWER_CALLS}},
+        "required": ["calls"],
+        "additionalProperties": False,
+    }
 
-    def __init__(self, model: LocalModel, *, max_tokens: int | None = None, temperature: float = 0.0,
-                 result_chars: int = 400) -> None:
+
+def parse_answer(text: str) -> list[FunctionCall] | None:
+    """The calls of the model's own answer, or ``None`` if the text is not one."""
+    try:
+        value = json.loads(text)
+        return [FunctionCall.model_validate(call) for call in value["calls"]]
+    except (json.JSONDecodeError, TypeError, KeyError, ValidationError):
+        return None
+
+
+def same_functions(row: Sequence[FunctionCall], answer: Sequence[FunctionCall]) -> bool:
+    """Whether two answers call the same set of functions."""
+    return {call.name for call in row} == {call.name for call in answer}
+
+
+def _names(calls: Sequence[FunctionCall]) -> str:
+    return ", ".join(call.name for call in calls) or "nothing"
+
+
+class SemanticChecker:
+    """Judges rows; the model designs use an already loaded :class:`LocalModel` (the generator's own)."""
+
+    def __init__(self, model: LocalModel | None, *, design: JudgeDesign = "coverage", coverage: bool = True,
+                 max_tokens: int | None = None, temperature: float = 0.0, result_chars: int = 400) -> None:
+        if model is None and design != "coverage":
+            raise ValueError(f"the {design} design needs a model")
         self.model = model
+        self.design = design
+        self.coverage = coverage
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.result_chars = result_chars
@@ -67,6 +117,20 @@ class SemanticChecker:
     def judge(self, query: str, tools: Sequence[Tool], calls: Sequence[FunctionCall],
               results: Sequence[CallResult], *, seed: int) -> Verdict:
         """The verdict on one executed row."""
+        if self.coverage:
+            covered = check_coverage(query, calls)
+            if not covered.passed:
+                return Verdict(thought=covered.detail, passes=False, check=covered, raw="")
+        if self.design == "agreement":
+            return self.agreement(query, tools, calls, seed=seed)
+        if self.design == "verdict":
+            return self.verdict(query, tools, calls, results, seed=seed)
+        return Verdict(thought="", passes=True, check=CheckResult.ok(), raw="")
+
+    def verdict(self, query: str, tools: Sequence[Tool], calls: Sequence[FunctionCall],
+                results: Sequence[CallResult], *, seed: int) -> Verdict:
+        """The ``verdict`` design: the model says yes or no with a short thought."""
+        assert self.model is not None
         messages = judge_messages(query, tools, calls, results, result_chars=self.result_chars)
         completion: Completion = self.model.complete_json(
             messages, VERDICT_SCHEMA, max_tokens=self.max_tokens,
@@ -81,4 +145,25 @@ class SemanticChecker:
             thought, passes = parsed
             check = CheckResult.ok() if passes else CheckResult.fail("judged_wrong", thought)
         return Verdict(thought=thought, passes=passes, check=check, raw=completion.text,
+                       completion_tokens=completion.completion_tokens, seconds=completion.seconds)
+
+    def answer(self, query: str, tools: Sequence[Tool], *, seed: int) -> tuple[list[FunctionCall] | None, Completion]:
+        """The model's own calls for ``query`` at temperature 0 (``None`` if unreadable)."""
+        assert self.model is not None
+        completion = self.model.complete_json(answer_messages(query, tools), answer_schema(tools),
+                                              max_tokens=self.max_tokens, temperature=0.0, seed=seed)
+        return parse_answer(completion.text), completion
+
+    def agreement(self, query: str, tools: Sequence[Tool], calls: Sequence[FunctionCall], *,
+                  seed: int) -> Verdict:
+        """The ``agreement`` design: the row passes when the model's own answer calls the same functions."""
+        own, completion = self.answer(query, tools, seed=seed)
+        if own is None:
+            check = CheckResult.fail("invalid_verdict",
+                                     f"the model's own answer is not readable: {completion.text[:120]!r}")
+            thought = ""
+        else:
+            thought = f"independent answer calls {_names(own)}; the row calls {_names(calls)}"
+            check = CheckResult.ok() if same_functions(calls, own) else CheckResult.fail("disagrees", thought)
+        return Verdict(thought=thought, passes=check.passed, check=check, raw=completion.text,
                        completion_tokens=completion.completion_tokens, seconds=completion.seconds)

@@ -53,6 +53,18 @@ Functions may be simple stand-ins and results may be cut short; neither is a rea
 Keep the thought short; when the data passes, it may be empty."""
 
 
+ANSWER_SYSTEM = """\
+You are a function-calling assistant. Given some functions and a user request, reply with the \
+calls of those functions that fulfil the request, as JSON. Make one call for each separate ask. \
+Take every argument value from the request."""
+
+
+def answer_messages(query: str, tools: Sequence[Tool]) -> list[Message]:
+    """The chat messages that ask the model to answer ``query`` itself with ``tools``."""
+    user = f"Functions:\n{describe_tools(tools)}\n\nRequest: {query}\n\nReply with the JSON only."
+    return [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
+
+
 def _format_tools(tools: Sequence[Tool]) -> str:
     return json.dumps([tool.openai() for tool in tools], ensure_ascii=False)
 

@@ -77,8 +77,7 @@ EXPORTERS = {"xlam": xlam_row, "openai": openai_row, "sharegpt": sharegpt_row}
 def rejected_row(record: Record) -> dict[str, Any]:
     """A rejected row: where it failed and why, with what the model produced."""
     stage, reason = record.rejection or ("", "")
-    check = {"format": record.format_check, "dedup": record.dedup_check,
-             "execution": record.execution_check, "semantic": record.semantic_check}.get(stage)
+    check = dict(record.checks()).get(stage)  # type: ignore[arg-type]
     return {
         "id": row_id(record),
         "stage": stage,
@@ -121,10 +120,10 @@ class RunFiles:
                     "use a new --out directory, or the same settings to resume"
                 )
         else:
-            _write_atomic(self.run, json.dumps(identity, indent=2))
+            write_atomic(self.run, json.dumps(identity, indent=2))
         records = list(read_records(self.records, repair=True))
-        _write_atomic(self.dataset, "".join(_line(xlam_row(r)) for r in records if r.accepted))
-        _write_atomic(self.rejected, "".join(_line(rejected_row(r)) for r in records if not r.accepted))
+        write_atomic(self.dataset, "".join(_line(xlam_row(r)) for r in records if r.accepted))
+        write_atomic(self.rejected, "".join(_line(rejected_row(r)) for r in records if not r.accepted))
         return records
 
     def append(self, record: Record) -> None:
@@ -245,7 +244,8 @@ def _line(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a fsync'd temporary file, so a crash never leaves half a file."""
     partial = path.with_suffix(path.suffix + ".partial")
     with open(partial, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -15,6 +15,7 @@ class RichProgress:
 
     def __init__(self, console: Console, label: str = "generating") -> None:
         self._counts: Counter[str] = Counter()
+        self._workers = ""
         self._progress = Progress(
             TextColumn(f"[bold]{label}"),
             BarColumn(),
@@ -41,9 +42,15 @@ class RichProgress:
         counts["rows"] += 1
         counts["format"] += int(record.format_check.passed
                                 and (record.dedup_check is None or record.dedup_check.passed))
+        counts["grounding"] += int(record.grounding_check is not None and record.grounding_check.passed)
         counts["execution"] += int(record.keep_row_after_execution_check)
         counts["accepted"] += int(record.accepted)
         rows = counts["rows"]
-        rates = (f"format {counts['format'] / rows:.0%} · execution {counts['execution'] / rows:.0%}"
-                 f" · accepted {counts['accepted'] / rows:.0%}")
+        rates = (f"format {counts['format'] / rows:.0%} · grounding {counts['grounding'] / rows:.0%}"
+                 f" · execution {counts['execution'] / rows:.0%}"
+                 f" · accepted {counts['accepted'] / rows:.0%}{self._workers}")
         self._progress.update(self._task, advance=1, rates=rates)
+
+    def workers(self, rows: dict[str, int]) -> None:
+        """Rows done by each Ray worker (the Ray driver calls this); shown after the pass rates."""
+        self._workers = " · rows per worker " + " ".join(f"{name}:{n}" for name, n in rows.items())

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel, Field, computed_field
 
-from ..types import Record
-
-STAGES = ("format", "dedup", "execution", "semantic")
+from ..types import STAGE_ORDER, Record
 
 
 class Rate(BaseModel):
@@ -44,6 +43,9 @@ class RunStats(BaseModel):
     sandbox_calls: int = 0
     sandbox_calls_per_second: float = 0.0
     model_idle_seconds: float = Field(0.0, description="time the model waited for the sandbox")
+    calibration: dict[str, Any] | None = Field(None, description="the model's latest calibration, if one ran")
+    rows_per_worker: dict[str, int] = Field(
+        default_factory=dict, description="rows each Ray worker did in the last session (Ray runs only)")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -54,7 +56,7 @@ class RunStats(BaseModel):
 def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> RunStats:
     """Aggregate ``records``; ``wall_seconds`` is the elapsed time the run took."""
     stats = RunStats(wall_seconds=round(wall_seconds, 3))
-    stages = {stage: Rate() for stage in STAGES}
+    stages = {stage: Rate() for stage in STAGE_ORDER}
     styles: dict[str, Rate] = defaultdict(Rate)
     functions: dict[str, Rate] = defaultdict(Rate)
     reasons: Counter[str] = Counter()
@@ -64,11 +66,8 @@ def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> Ru
         stats.rows += 1
         accepted = record.accepted
         stats.accepted += int(accepted)
-        for stage, check in (("format", record.format_check), ("dedup", record.dedup_check),
-                             ("execution", record.execution_check),
-                             ("semantic", record.semantic_check)):
-            if check is not None:
-                stages[stage].add(check.passed)
+        for stage, check in record.checks():
+            stages[stage].add(check.passed)
         styles[record.style].add(accepted)
         for name in sorted({call.name for call in record.answers}):
             functions[name].add(accepted)

@@ -1,0 +1,122 @@
+"""Query coverage: does every number the query states reach some call? (part of the semantic stage)
+
+Grounding asks whether each argument comes from the query; coverage asks the reverse, for the
+values a deterministic reader can find: numbers written with digits. A call dropped from a
+multi-part request, a list cut short, or a query that belongs to other calls leaves a stated
+number unused. Rules (reason code ``unused_query_value``):
+
+- A mention is a number written with digits (separators, decimals, ``%``, fractions, a unit or
+  ``k``/``thousand``/``million``/``billion`` after it allowed; not an exponent such as ``m/s^2``).
+  Number words are not mentions: "two cities" is usually a count, not an argument.
+- It is used when some argument equals one of its readings, with or without its sign (``7%``
+  reads as 7 and 0.07, ``3/4`` as 0.75, ``1.5 million`` as 1,500,000, ``185 cm`` as 1.85 m; the
+  unit conversions are grounding's), or when it occurs as a number inside a string argument
+  (dates, addresses, free text).
+- Not required: 0 and 1, and a count equal to the number of calls or to the length of a list
+  argument ("these 3 numbers: 7, 11, 13").
+- Quoted text (``'...'``, ``"..."``, curly quotes) is a mention too: it is used when its
+  normalised words occur in some string argument. So is a clock time (``2pm``, ``14:30``): it is
+  used when a string argument holds it as ``HH:MM`` or as the query wrote it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any, Final
+
+from ..types import CheckResult, FunctionCall
+from .grounding import UNITS_OF_MEASURE, clock_times, converted, singular
+
+UNUSED_QUERY_VALUE: Final = "unused_query_value"
+
+_MENTION_RE = re.compile(
+    r"(?<![\w.^])(?P<num>[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)"
+    r"(?:\s*/\s*(?P<den>\d+))?"
+    r"\s*(?:(?P<suffix>%|percent\b|k\b|thousand\b|million\b|billion\b)|(?P<unit>[a-z]+)\b)?",
+    re.IGNORECASE,
+)
+_SCALE = {"k": 1e3, "thousand": 1e3, "million": 1e6, "billion": 1e9}
+_STRING_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_QUOTED_RE = re.compile(
+    r"(?<!\w)(?:'([^'\n]{2,}?)'|\"([^\"\n]{2,}?)\"|\u2018([^\u2019\n]{2,}?)\u2019|\u201c([^\u201d\n]{2,}?)\u201d)(?!\w)"
+)
+
+
+def mentions(query: str) -> list[tuple[str, set[float]]]:
+    """Each digit-written number in ``query`` as ``(text, readings)``."""
+    found: list[tuple[str, set[float]]] = []
+    for match in _MENTION_RE.finditer(query):
+        value = float(match["num"].replace(",", ""))
+        readings = {value}
+        suffix = (match["suffix"] or "").casefold()
+        if match["den"] is not None and float(match["den"]) != 0:
+            readings.add(value / float(match["den"]))
+        if suffix in ("%", "percent"):
+            readings.add(value / 100)
+        elif suffix in _SCALE:
+            readings.add(value * _SCALE[suffix])
+        unit = (match["unit"] or "").casefold()
+        if unit in UNITS_OF_MEASURE:
+            readings |= converted(value, unit)
+        end = match.start("unit") if match["unit"] else match.end()
+        found.append((query[match.start():end].strip(), readings))
+    return found
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for inner in value.values():
+            yield from _leaves(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _leaves(inner)
+    else:
+        yield value
+
+
+def _used_numbers(calls: Sequence[FunctionCall]) -> tuple[list[float], set[float]]:
+    """Numbers the calls use (numeric leaves and numbers inside strings), and the allowed counts."""
+    used: list[float] = []
+    counts = {float(len(calls))}
+    for call in calls:
+        for value in call.arguments.values():
+            if isinstance(value, list):
+                counts.add(float(len(value)))
+            for leaf in _leaves(value):
+                if isinstance(leaf, bool) or leaf is None:
+                    continue
+                if isinstance(leaf, int | float) and math.isfinite(leaf):
+                    used.append(float(leaf))
+                elif isinstance(leaf, str):
+                    used += [float(n) for n in _STRING_NUMBER_RE.findall(leaf)]
+    return used, counts
+
+
+def quoted(query: str) -> list[str]:
+    """The quoted spans of ``query``."""
+    return [next(group for group in match.groups() if group) for match in _QUOTED_RE.finditer(query)]
+
+
+def check_coverage(query: str, calls: Sequence[FunctionCall]) -> CheckResult:
+    """Fail on the first digit-written number or quoted text of ``query`` that no call uses."""
+    strings = [leaf for call in calls for leaf in _leaves(call.arguments) if isinstance(leaf, str)]
+    texts = [singular(text) for text in strings]
+    for span in quoted(query):
+        words = singular(span)
+        if words and not any(f" {words} " in f" {text} " for text in texts):
+            return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query quotes {span!r}, but no call uses it.")
+    for match, (hour, minute) in clock_times(query):
+        written = (f"{hour:02d}:{minute:02d}", f"{hour}:{minute:02d}", match[0].casefold())
+        if not any(form in text.casefold() for text in strings for form in written):
+            return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query states {match[0]!r}, but no call uses it.")
+        query = query[:match.start()] + " " * (match.end() - match.start()) + query[match.end():]
+    used, counts = _used_numbers(calls)
+    for text, readings in mentions(query):
+        if readings & {0.0, 1.0} or readings & counts:
+            continue
+        if not any(math.isclose(abs(r), abs(u), rel_tol=1e-9, abs_tol=1e-9) for r in readings for u in used):
+            return CheckResult.fail(UNUSED_QUERY_VALUE,
+                                    f"the query states {text!r}, but no call uses it.")
+    return CheckResult.ok()
