@@ -123,7 +123,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "n_threads": args.threads, "n_gpu_layers": args.gpu_layers,
         "temperature": args.temperature, "call_timeout": args.call_timeout,
         "max_containers": args.max_containers, "batch_rows": args.batch_rows,
-        "semantic": False if args.no_semantic else None,
+        "grounding": False if args.no_grounding else None,
+        "semantic": False if args.no_semantic else None, "judge": args.judge,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
     if args.config:
@@ -132,7 +133,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise ConfigError("give --library FILE (or --config FILE with a 'library' setting)")
     else:
         config = build_config(overrides)
-    ray = {"ray": args.ray, "ray_workers": args.ray_workers}
+    ray = {"ray": args.ray, "ray_workers": args.ray_workers, "ray_ship_model": args.ray_ship_model}
     if args.quiet or not console.is_terminal:
         result = generate_dataset(config.library, config=config, **ray)
     else:
@@ -149,7 +150,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     settings = {"stages": args.stages, "model": args.model, "lenient": args.lenient,
                 "call_timeout": args.call_timeout, "max_containers": args.max_containers,
                 "batch_rows": args.batch_rows, "n_ctx": args.n_ctx, "n_threads": args.threads,
-                "n_gpu_layers": args.gpu_layers}
+                "n_gpu_layers": args.gpu_layers, "grounding": False if args.no_grounding else None,
+                "judge": args.judge, "ray": args.ray, "ray_workers": args.ray_workers,
+                "ray_ship_model": args.ray_ship_model or None}
     given = {key: value for key, value in settings.items() if value is not None}
     if args.quiet or not console.is_terminal:
         result = verify_dataset(args.rows, args.library, out_dir=args.out, **given)
@@ -161,6 +164,44 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .run.calibrate import calibrate
+
+    rows = args.rows or _seed_file_next_to(args.library)
+    calibration = calibrate(
+        args.library, rows, model=args.model, out_dir=args.out, judge=args.judge, seed=args.seed,
+        limit=args.limit, n_ctx=args.n_ctx or 8192, n_threads=args.threads,
+        n_gpu_layers=args.gpu_layers or 0,
+        progress=None if args.quiet else lambda done, total: print(
+            f"\rjudging {done}/{total}", end="" if done < total else "\n", flush=True),
+    )
+    print(f"model: {calibration.model}  judge: {calibration.judge}  rows: {calibration.rows_file}")
+    print(f"positives: {calibration.positives}  negatives: {calibration.negatives} "
+          f"({calibration.dropped_negatives} perturbed rows failed format or execution and were dropped)")
+    kinds = list(next(iter(calibration.stages.values())).by_kind)
+    print(f"{'stage':<10} {'kept (+)':>9} {'rejected (-)':>13} " + " ".join(f"{k:>14}" for k in kinds))
+    for stage, figures in calibration.stages.items():
+        print(f"{stage:<10} {figures.positives_kept.rate:>9.0%} {figures.negatives_rejected.rate:>13.0%} "
+              + " ".join(f"{figures.by_kind[k].rate:>14.0%}" for k in kinds))
+    if calibration.weak_judge:
+        print("warning: the semantic stage catches fewer than half of the wrong rows with this model")
+    print(f"calibration: {Path(args.out) / 'calibration.json'}")
+    return 0
+
+
+def _seed_file_next_to(library: str) -> str:
+    """The ``seed.jsonl`` beside a library file: the default correct rows of ``calibrate``."""
+    from pathlib import Path
+
+    seed = Path(library).with_name("seed.jsonl")
+    if not seed.is_file():
+        raise ConfigError(f"give --rows ROWS.jsonl (correct rows: a seed file or a verified dataset.jsonl); "
+                          f"there is no {seed}")
+    return str(seed)
+
+
 def _print_result(result: DatasetResult) -> None:
     _print_stats_summary(result.stats)
     if result.resumed_rows:
@@ -169,6 +210,9 @@ def _print_result(result: DatasetResult) -> None:
     print(f"records:  {result.records_path}")
     print(f"rejected: {result.rejected_path}")
     print(f"stats:    {result.stats_path}")
+    report = result.out_dir / "report.html"
+    if report.is_file():
+        print(f"report:   {report}")
 
 
 def _print_stats_summary(stats: RunStats) -> None:
@@ -179,6 +223,8 @@ def _print_stats_summary(stats: RunStats) -> None:
         print(f"  rejected {reason}: {count}")
     print(f"  {stats.rows_per_minute} rows/min, {stats.tokens_per_second} tokens/s, "
           f"{stats.sandbox_calls_per_second} sandbox calls/s, wall {stats.wall_seconds} s")
+    if stats.rows_per_worker:
+        print("  rows per Ray worker: " + ", ".join(f"{name} {n}" for name, n in stats.rows_per_worker.items()))
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
@@ -201,6 +247,13 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     for title, groups in (("style", stats.styles), ("function", stats.functions)):
         for name, rate in groups.items():
             print(f"  {title} {name:<24} {rate.passed:>5}/{rate.total:<5} accepted ({rate.rate:.0%})")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .run.report import write_report
+
+    print(write_report(args.dir, args.out, seed=args.seed))
     return 0
 
 
@@ -228,6 +281,16 @@ def _add_machine_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--call-timeout", type=float, help="seconds per sandboxed call (default: 5)")
     command.add_argument("--max-containers", type=int, help="sandbox containers in flight (default: 2)")
     command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_ray_options(command: argparse.ArgumentParser) -> None:
+    """Options that ``generate`` and ``verify`` share: where and how to run on a Ray cluster."""
+    command.add_argument("--ray", metavar="ADDRESS",
+                         help="run on a Ray cluster: auto (started by 'ray start' here), local, or host:port")
+    command.add_argument("--ray-workers", type=int, help="Ray workers (default: one per node)")
+    command.add_argument("--ray-ship-model", action="store_true",
+                         help="send the GGUF to each node through Ray's object store instead of "
+                              "reading it at the same path there")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -299,12 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--n-examples", type=int, help="few-shot examples per prompt (default: 3)")
     generate.add_argument("--config", help="settings from a .toml, .yaml or .json file")
     generate.add_argument("--lenient", action="store_true", help="skip undescribable functions")
-    generate.add_argument("--ray", metavar="ADDRESS",
-                          help="run on a Ray cluster: auto (started by 'ray start' here), local, or host:port")
-    generate.add_argument("--ray-workers", type=int, help="Ray workers (default: one per node)")
+    _add_ray_options(generate)
     generate.add_argument("--temperature", type=float, help="sampling temperature (default: 0.7)")
     generate.add_argument("--batch-rows", type=int, help="rows per generate/execute batch (default: 8)")
+    generate.add_argument("--no-grounding", action="store_true",
+                          help="skip argument grounding (values must be stated in the query)")
     generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")
+    generate.add_argument("--judge", choices=("coverage", "verdict", "agreement"),
+                          help="semantic design: coverage only, or coverage then the model (default: coverage)")
     _add_machine_options(generate)
     generate.set_defaults(handler=_cmd_generate)
 
@@ -314,17 +379,45 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("rows", metavar="ROWS", help="JSONL rows in the xlam-60k or OpenAI chat form")
     verify.add_argument("--library", required=True, help="Python file or module the rows call")
     verify.add_argument("--model", help="GGUF path for the semantic stage (without it, skipped)")
-    verify.add_argument("--stages", help="comma-separated, from format,execution,semantic (default: all)")
+    verify.add_argument("--stages",
+                        help="comma-separated, from format,grounding,execution,semantic (default: all)")
+    verify.add_argument("--no-grounding", action="store_true", help="skip argument grounding")
+    verify.add_argument("--judge", choices=("coverage", "verdict", "agreement"),
+                        help="semantic design: coverage only, or coverage then the model (default: coverage)")
     verify.add_argument("--out", required=True, help="output directory; rerun to resume")
     verify.add_argument("--lenient", action="store_true", help="skip undescribable functions")
     verify.add_argument("--batch-rows", type=int, help="rows per execute batch (default: 64)")
+    _add_ray_options(verify)
     _add_machine_options(verify)
     verify.set_defaults(handler=_cmd_verify)
+
+    calibrate = commands.add_parser(
+        "calibrate", help="measure how often each stage keeps correct rows and rejects perturbed ones"
+    )
+    calibrate.add_argument("--library", required=True, help="Python file or module the rows call")
+    calibrate.add_argument("--rows", help="correct rows in xlam-60k JSONL (default: seed.jsonl beside the library)")
+    calibrate.add_argument("--model", help="GGUF path (default: $APIGEN_MODEL or models/)")
+    calibrate.add_argument("--judge", choices=("coverage", "verdict", "agreement"), default="verdict",
+                           help="the semantic design to calibrate (default: verdict, the model's own)")
+    calibrate.add_argument("--out", default="out/calibration", help="output directory")
+    calibrate.add_argument("--seed", type=int, default=0, help="perturbation seed")
+    calibrate.add_argument("--limit", type=int, help="use only the first N correct rows")
+    calibrate.add_argument("--n-ctx", type=int, help="context window (default: 8192)")
+    calibrate.add_argument("--threads", type=int, help="CPU threads for the model")
+    calibrate.add_argument("--gpu-layers", type=int, help="layers to offload to a GPU")
+    calibrate.add_argument("--quiet", action="store_true", help="no progress line")
+    calibrate.set_defaults(handler=_cmd_calibrate)
 
     stats = commands.add_parser("stats", help="print the statistics of a run directory")
     stats.add_argument("dir", metavar="DIR")
     stats.add_argument("--json", action="store_true", help="print stats.json as it is")
     stats.set_defaults(handler=_cmd_stats)
+
+    report = commands.add_parser("report", help="write a run's report: one self-contained HTML page")
+    report.add_argument("dir", metavar="DIR")
+    report.add_argument("--out", metavar="FILE.html", help="output file (default: DIR/report.html)")
+    report.add_argument("--seed", type=int, default=0, help="seed that picks the sample rows (default: 0)")
+    report.set_defaults(handler=_cmd_report)
 
     export = commands.add_parser("export", help="write a run's accepted rows in another format")
     export.add_argument("dir", metavar="DIR")

@@ -1,8 +1,10 @@
-"""generate on a real two-node Ray cluster on this machine (tiny model, real sandbox)."""
+"""generate and verify on a real two-node Ray cluster on this machine (tiny model, real sandbox)."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from apigen_local import cli
+from apigen_local.model.files import file_sha256
 from apigen_local.run.files import read_records
 from apigen_local.run.pipeline import generate_dataset
+from apigen_local.run.verify import verify_dataset
 
 os.environ.setdefault("RAY_AUTH_MODE", "token")  # read on import: driver and nodes share ~/.ray/auth_token
 pytestmark = [pytest.mark.ray, pytest.mark.docker, pytest.mark.model]
@@ -26,6 +31,8 @@ SEEDS = ROOT / "examples" / "seed.jsonl"
 MODEL = ROOT / "models" / "tiny-test.gguf"
 ROWS = 40
 RAY = str(Path(sys.executable).with_name("ray"))
+MODEL_CACHE = Path("/tmp") / f"ray-test-{os.getpid()}-models"  # where the nodes write a shipped model
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "APIGEN_RAY_MODEL_CACHE": str(MODEL_CACHE)}
 
 
 def _settings(out: Path) -> dict:
@@ -37,7 +44,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A head node and a second node, each with one CPU, on a private port and temp dir."""
     temp = Path("/tmp") / f"ray-test-{os.getpid()}"  # Ray's socket paths must stay short
     address = "127.0.0.1:6391"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = ENV
     try:
         subprocess.run([RAY, "start", "--head", "--num-cpus=1", "--port=6391", f"--temp-dir={temp}",
                         "--include-dashboard=false"], check=True, env=env, capture_output=True)
@@ -48,6 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         ray.shutdown()
         subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True)
         _remove_sandbox_containers()
+        shutil.rmtree(MODEL_CACHE, ignore_errors=True)
 
 
 def _remove_sandbox_containers() -> None:
@@ -61,7 +69,19 @@ def _remove_sandbox_containers() -> None:
 def _pid_gone(container: str) -> bool:
     pid = subprocess.run(["docker", "inspect", "-f", '{{index .Config.Labels "apigen-local.pid"}}', container],
                          capture_output=True, text=True).stdout.strip()
-    return not pid.isdigit() or not Path(f"/proc/{pid}").exists()
+    if not pid.isdigit():
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie is gone
+    except (OSError, IndexError):
+        return True
+
+
+def _orphans() -> list[str]:
+    """Sandbox containers whose process has ended."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", "label=apigen-local.library"],
+                         capture_output=True, text=True).stdout.split()
+    return [i for i in ids if _pid_gone(i)]
 
 
 def _ids(out: Path) -> list[int]:
@@ -80,6 +100,9 @@ def test_two_workers_match_a_local_run(cluster: str, tmp_path: Path) -> None:
     assert spread.stats.accepted == local.stats.accepted
     assert _accepted(tmp_path / "ray") == _accepted(tmp_path / "local")
     assert local.stats.stages["format"].total == ROWS
+    per_worker = spread.stats.rows_per_worker  # both workers took batches, every row counted once
+    assert sorted(per_worker) == ["w0", "w1"] and all(per_worker.values())
+    assert sum(per_worker.values()) == ROWS
 
 
 def _worker_pids() -> list[int]:
@@ -133,3 +156,85 @@ def test_killed_driver_rerun_resumes(cluster: str, tmp_path: Path) -> None:
     assert written < ROWS
     subprocess.run(args, check=True, timeout=400)
     assert _ids(out) == list(range(ROWS))
+
+
+# --------------------------------------------------------------------------- a node leaves
+
+
+def _raylet_pid(node_manager_port: int) -> int:
+    out = subprocess.run(["pgrep", "-f", f"raylet.*--node_manager_port={node_manager_port}"],
+                         capture_output=True, text=True).stdout.split()
+    assert len(out) == 1, out
+    return int(out[0])
+
+
+def test_node_leaving_mid_run_loses_and_repeats_no_row(cluster: str, tmp_path: Path,
+                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A third node joins as its own `ray start` process; killing its raylet mid-run removes it."""
+    port = 6397
+    subprocess.run([RAY, "start", f"--address={cluster}", "--num-cpus=1", f"--node-manager-port={port}"],
+                   check=True, env=ENV, capture_output=True)
+    raylet = _raylet_pid(port)
+    out = tmp_path / "out"
+    done: list = []
+    thread = threading.Thread(target=lambda: done.append(  # 3 one-CPU workers: one on each node
+        generate_dataset(LIBRARY, MODEL, ROWS, ray=cluster, ray_workers=3, **_settings(out))))
+    thread.start()
+    _wait_rows(out, 8)
+    written_before = len((out / "records.jsonl").read_text().splitlines())
+    os.kill(raylet, signal.SIGKILL)
+    thread.join(timeout=400)
+    assert done, "the run did not finish after a node left"
+    assert written_before < ROWS
+    assert any("was lost" in r.getMessage() for r in caplog.records)  # its worker had batches out
+    assert _ids(out) == list(range(ROWS))  # every row once
+    assert sum(done[0].stats.rows_per_worker.values()) >= ROWS  # lost batches count where they ran
+    assert _orphans() == []  # the surviving workers removed the dead worker's sandbox containers
+    deadline = time.monotonic() + 90  # the head marks the node dead after its health checks fail
+    while [node["Alive"] for node in ray.nodes() if node["NodeManagerPort"] == port] != [False]:
+        assert time.monotonic() < deadline, "the killed node is still alive in the cluster"
+        time.sleep(1)
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _verify_rows(path: Path) -> Path:
+    """The seed rows twice (44 rows, fresh ids) and one that fails execution: 45 rows."""
+    seeds = [json.loads(line) for line in SEEDS.read_text().splitlines() if line.strip()]
+    rows = [{**row, "id": i} for i, row in enumerate(seeds * 2)]
+    rows.append({"id": len(rows), "query": "Divide 1 by 0.", "tools": [{"name": "getdivision"}],
+                 "answers": [{"name": "getdivision", "arguments": {"dividend": 1, "divisor": 0}}]})
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def _contents(out: Path) -> dict[int, dict]:
+    """Every record without its timings, which differ from run to run."""
+    return {r.id: r.model_dump(exclude={"timings": True, "execution_result": {"__all__": {"wall_time"}}})
+            for r in read_records(out / "records.jsonl")}
+
+
+def test_verify_on_two_workers_matches_a_local_verify_and_resumes(cluster: str, tmp_path: Path) -> None:
+    rows = _verify_rows(tmp_path / "rows.jsonl")
+    local = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=tmp_path / "local", batch_rows=4)
+    out = tmp_path / "ray"
+    code = cli.main(["verify", str(rows), "--library", str(LIBRARY), "--model", str(MODEL), "--out", str(out),
+                     "--batch-rows", "4", "--ray", cluster, "--ray-workers", "2", "--ray-ship-model", "--quiet"])
+    assert code == 0
+    expected = _contents(tmp_path / "local")
+    assert len(expected) == 45 and local.stats.stages["semantic"].total > 0
+    assert _contents(out) == expected  # the same records, each written once
+    shipped = list(MODEL_CACHE.glob("*/tiny-test.gguf"))  # written once for the two nodes of this machine
+    assert len(shipped) == 1 and file_sha256(shipped[0]) == file_sha256(MODEL)
+    stats = json.loads((out / "stats.json").read_text())
+    assert sum(stats["rows_per_worker"].values()) == 45
+
+    lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
+    (out / "records.jsonl").write_text("".join(lines[:10]))  # as if the driver died after 10 rows
+    resumed = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=out, batch_rows=4, ray=cluster, ray_workers=2)
+    assert resumed.resumed_rows == 10
+    assert sorted(r.id for r in read_records(out / "records.jsonl")) == list(range(45))
+    assert _contents(out) == expected
+    assert sorted((out / "dataset.jsonl").read_text().splitlines()) == \
+        sorted((tmp_path / "local" / "dataset.jsonl").read_text().splitlines())

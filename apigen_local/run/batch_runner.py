@@ -38,7 +38,7 @@ class BatchRunner:
     waiting for the sandbox, i.e. the time the model could not work.
     """
 
-    def __init__(self, sandbox: SandboxExecutor | None, tools: Sequence[Tool], files: RunFiles, *,
+    def __init__(self, sandbox: SandboxExecutor | None, tools: Sequence[Tool], files: RunFiles | None, *,
                  runnable: Callable[[Record], bool], judge: SemanticChecker | None, seed: int,
                  calls_per_container: int, progress: ProgressReporter | None) -> None:
         self.sandbox = sandbox
@@ -79,8 +79,22 @@ class BatchRunner:
 
         return batch, runnable, pool.submit(execute)
 
+    def check(self, batch: list[Record]) -> list[Record]:
+        """Execute and judge ``batch`` now and return it without writing it (a Ray worker's job)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sandbox") as pool:
+            return self.settle(*self.submit(pool, batch))
+
     def finish(self, batch: list[Record], runnable: list[Record], execution: Execution) -> list[Record]:
         """Wait for a batch's execution, judge the records that passed it, write the whole batch."""
+        assert self.files is not None, "a BatchRunner without run files only checks"
+        for record in self.settle(batch, runnable, execution):
+            self.files.append(record)
+            if self.progress is not None:
+                self.progress.advance(record)
+        return batch
+
+    def settle(self, batch: list[Record], runnable: list[Record], execution: Execution) -> list[Record]:
+        """Wait for a batch's execution and judge the records that passed it."""
         waited = time.perf_counter()
         outcomes, seconds = execution.result()
         self.idle_seconds += time.perf_counter() - waited
@@ -88,10 +102,6 @@ class BatchRunner:
             _store_execution(record, outcome, seconds / len(runnable))
             if self.judge is not None and outcome.check.passed:
                 _store_verdict(record, self.judge, seed=record.id + self.seed * 1_000_003)
-        for record in batch:
-            self.files.append(record)
-            if self.progress is not None:
-                self.progress.advance(record)
         return batch
 
 
@@ -108,7 +118,8 @@ def _store_verdict(record: Record, judge: SemanticChecker, *, seed: int) -> None
         return
     verdict = judge.judge(record.query, record.tools, record.answers, record.execution_result,
                           seed=seed)
-    record.model_name = judge.model.name
+    if judge.model is not None:
+        record.model_name = judge.model.name
     record.semantic_check, record.thought = verdict.check, verdict.thought
     record.raw_verdict = verdict.raw
     record.timings["semantic"] = round(verdict.seconds, 4)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import ConfigError
 from ..generation.sampling import DEFAULT_STYLE_WEIGHTS, parse_style_mix
-from ..types import QueryStyle
+from ..types import JudgeDesign, QueryStyle
 
 
 class GenerationConfig(BaseModel):
@@ -40,8 +40,15 @@ class GenerationConfig(BaseModel):
     max_containers: int = Field(2, ge=1)
     calls_per_container: int = Field(64, ge=1)
     batch_rows: int = Field(8, ge=1, description="rows generated before their calls are executed")
-    # judge
+    # 8: 2.2x the tokens/s of one at a time on SmolLM2 (16: 2.4x), benchmarks/README.md; at most
+    # batch_rows rows are decoded together
+    decode_batch: int = Field(8, ge=1, le=64, description="sequences decoded at once (1: one at a time)")
+    constraint_backend: Literal["outlines_core", "llguidance"] = Field(
+        "llguidance", description="Outlines backend of the JSON constraint")
+    # checks
+    grounding: bool = Field(True, description="reject argument values the query does not state")
     semantic: bool = Field(True, description="run the semantic checker")
+    judge: JudgeDesign = Field("coverage", description="semantic design: coverage, verdict or agreement")
     result_chars: int = Field(400, ge=50)
 
     @field_validator("styles", mode="before")
@@ -52,7 +59,7 @@ class GenerationConfig(BaseModel):
     def identity(self) -> dict[str, Any]:
         """The settings that decide row contents; a resumed run must match them."""
         return self.model_dump(include={"library", "seed", "styles", "seed_file", "n_examples",
-                                        "max_tokens", "temperature", "semantic"})
+                                        "max_tokens", "temperature", "grounding", "semantic", "judge"})
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> GenerationConfig:

@@ -7,6 +7,7 @@ process at any moment loses at most the rows in flight, and rerunning continues 
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -17,18 +18,23 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..checks.format import check_generation
+from ..checks.grounding import check_grounding
 from ..checks.semantic import SemanticChecker
 from ..generation.generator import Generator
 from ..generation.sampling import RequestSampler, load_seed_examples
 from ..model.files import find_model
-from ..model.local import LocalModel
+from ..model.local import Completion, LocalModel
 from ..sandbox.executor import SandboxExecutor
 from ..tools import Library, load_library
 from ..types import CheckResult, Record
 from .batch_runner import BatchRunner, ProgressReporter
+from .calibration import Calibration, load_for_model
 from .config import GenerationConfig, build_config
 from .files import RunFiles
+from .report import write_report_or_warn
 from .stats import RunStats, compute_stats
+
+log = logging.getLogger(__name__)
 
 
 class DatasetResult(BaseModel):
@@ -79,12 +85,15 @@ class Pipeline:
         self.progress = progress
         self.files = RunFiles(config.out_dir)
         self.model_idle_seconds = 0.0
+        self.calibration: Calibration | None = None
 
     def run(self) -> DatasetResult:
         """Run (or resume) to ``config.rows`` records and return the result."""
         cfg = self.config
         started = time.perf_counter()
         model_path = None if self._model is not None else find_model(cfg.model)
+        if cfg.semantic:
+            self.calibration = judge_calibration(model_path or self._model.path)  # type: ignore[union-attr]
         library = load_library(cfg.library, strict=not cfg.lenient)
         examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
         done = self.files.open(cfg.identity())
@@ -103,7 +112,8 @@ class Pipeline:
         finally:
             self.files.close()
             stats = write_stats(self.files, records, previous_wall + time.perf_counter() - started,
-                                model_idle_seconds=self.model_idle_seconds)
+                                model_idle_seconds=self.model_idle_seconds, calibration=self.calibration)
+            write_report_or_warn(self.files.dir, records=records)
         return DatasetResult(
             out_dir=self.files.dir, dataset_path=self.files.dataset,
             records_path=self.files.records, rejected_path=self.files.rejected,
@@ -122,12 +132,13 @@ class Pipeline:
             ))
             model = self._model or stack.enter_context(LocalModel(
                 model_path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
-                n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed,
+                n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, constraint_backend=cfg.constraint_backend,
             ))
             generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
             runner = self.runner_class(
                 sandbox, library.tools, self.files, runnable=_runnable,
-                judge=SemanticChecker(model, result_chars=cfg.result_chars) if cfg.semantic else None,
+                judge=SemanticChecker(model, design=cfg.judge, result_chars=cfg.result_chars)
+                if cfg.semantic else None,
                 seed=cfg.seed, calls_per_container=cfg.calls_per_container, progress=self.progress,
             )
             try:
@@ -140,15 +151,37 @@ class Pipeline:
         """Generate and format-check ``pending`` rows, ``batch_rows`` at a time, as they are asked for."""
         size = self.config.batch_rows
         for start in range(0, len(pending), size):
-            # this batch's and the next one's constraints compile while decoding
-            generator.prepare(sampler.request(i) for i in pending[start:start + 2 * size])
-            yield [self._generate(i, sampler, generator, model_name, dedup)
-                   for i in pending[start:start + size]]
+            rows = self.generate_rows(pending[start:start + size], sampler, generator, model_name,
+                                      ahead=pending[start + size:start + 2 * size])
+            yield [self.admit(record, dedup) for record in rows]
+
+    def generate_rows(self, indices: Sequence[int], sampler: RequestSampler, generator: Generator,
+                      model_name: str, *, ahead: Sequence[int] = ()) -> list[Record]:
+        """Generate and format-check rows ``indices`` (Ray workers call this too).
+
+        Dedup and grounding are left to :meth:`admit`, which must see the rows in index order.
+        The constraints of ``indices`` and of the rows ``ahead`` compile while these decode.
+        """
+        if self.config.decode_batch > 1:  # one batched decode of all of them (model/engine.py)
+            completions = generator.generate_many([sampler.request(i) for i in indices],
+                                                  batch=self.config.decode_batch)
+            return [self._generate(i, sampler, generator, model_name, completion)
+                    for i, completion in zip(indices, completions, strict=True)]
+        generator.prepare(sampler.request(i) for i in [*indices, *ahead])
+        return [self._generate(i, sampler, generator, model_name) for i in indices]
+
+    def admit(self, record: Record, dedup: _Deduplicator) -> Record:
+        """Deduplicate a format-checked row against the earlier ones, then ground it (driver side)."""
+        if record.query is not None:
+            record.dedup_check = dedup.check(record.id, record.query)
+            if self.config.grounding and record.dedup_check.passed:
+                record.grounding_check = check_grounding(record.query, record.answers, record.tools)
+        return record
 
     def _generate(self, index: int, sampler: RequestSampler, generator: Generator,
-                  model_name: str, dedup: _Deduplicator) -> Record:
+                  model_name: str, completion: Completion | None = None) -> Record:
         request = sampler.request(index)
-        completion = generator.generate(request)
+        completion = completion or generator.generate(request)
         pair, check = check_generation(completion.text, request.tools,
                                        min_calls=request.min_calls, max_calls=request.max_calls)[0]
         record = Record(
@@ -160,13 +193,13 @@ class Pipeline:
         )
         if pair is not None:
             record.query, record.answers = pair.query, pair.answers
-            record.dedup_check = dedup.check(index, pair.query)
         return record
 
 
 def _runnable(record: Record) -> bool:
-    """True for a row that passed the format check and is not a duplicate: it gets executed."""
-    return record.dedup_check is not None and record.dedup_check.passed
+    """True for a row that passed format, dedup and (when it ran) grounding: it gets executed."""
+    return (record.dedup_check is not None and record.dedup_check.passed
+            and (record.grounding_check is None or record.grounding_check.passed))
 
 
 # -- pieces shared with verify -----------------------------------------------------------------
@@ -178,11 +211,25 @@ def previous_wall_seconds(files: RunFiles) -> float:
         return 0.0
 
 
+def judge_calibration(model_file: Path) -> Calibration | None:
+    """The model's latest calibration; warns when its semantic stage catches under half the negatives."""
+    calibration = load_for_model(model_file)
+    if calibration is not None and calibration.weak_judge:
+        caught = calibration.stages["semantic"].negatives_rejected.rate
+        log.warning("the semantic stage of %s caught only %.0f%% of wrong rows in its calibration "
+                    "(apigen-local calibrate); rely on grounding, or use a stronger model",
+                    calibration.model, 100 * caught)
+    return calibration
+
+
 def write_stats(files: RunFiles, records: Sequence[Record], wall_seconds: float, *,
-                model_idle_seconds: float = 0.0) -> RunStats:
+                model_idle_seconds: float = 0.0, rows_per_worker: dict[str, int] | None = None,
+                calibration: Calibration | None = None) -> RunStats:
     """Compute the run's statistics from ``records`` and write ``stats.json``."""
     stats = compute_stats(records, wall_seconds=wall_seconds)
     stats.model_idle_seconds = round(model_idle_seconds, 3)
+    stats.calibration = calibration.summary() if calibration is not None else None
+    stats.rows_per_worker = dict(rows_per_worker or {})
     if files.dir.is_dir():
         files.stats.write_text(stats.model_dump_json(indent=2))
     return stats
@@ -200,6 +247,7 @@ def generate_dataset(
     progress: ProgressReporter | None = None,
     ray: str | None = None,
     ray_workers: int | None = None,
+    ray_ship_model: bool = False,
     **settings: Any,
 ) -> DatasetResult:
     """Generate ``n_rows`` candidate rows from ``library`` with a local GGUF ``model``.
@@ -207,7 +255,9 @@ def generate_dataset(
     ``model`` is a GGUF path, an already loaded :class:`LocalModel`, or ``None`` to use
     ``$APIGEN_MODEL`` / the GGUF in ``models/``. Further settings are the fields of
     :class:`GenerationConfig`; ``config`` replaces all of them. Rerunning with the same
-    ``out_dir`` and settings resumes.
+    ``out_dir`` and settings resumes. ``ray`` (``auto``, ``local`` or ``host:port``) spreads the
+    rows over ``ray_workers`` Ray workers; ``ray_ship_model`` sends them the GGUF through Ray's
+    object store instead of reading it at the same path on every node.
     """
     loaded = model if isinstance(model, LocalModel) else None
     if config is None:
@@ -218,9 +268,13 @@ def generate_dataset(
         if styles is not None:
             values["styles"] = styles
         config = build_config(values)
+    if ray is not None and loaded is not None:  # Ray workers load their own copy from its file
+        config, loaded = config.model_copy(update={"model": str(loaded.path)}), None
     pipeline = Pipeline(config, model=loaded, progress=progress)
     if ray is not None:
         from ..scale.ray import run_on_ray
 
-        return run_on_ray(pipeline, ray, ray_workers)
+        result = run_on_ray(pipeline, ray, ray_workers, ship_model=ray_ship_model)
+        write_report_or_warn(result.out_dir)  # Pipeline.run writes it for a local run
+        return result
     return pipeline.run()

@@ -20,18 +20,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from ..checks.format import INVALID_JSON, UNKNOWN_FUNCTION, check_answers
+from ..checks.grounding import check_grounding
 from ..checks.semantic import SemanticChecker
 from ..errors import ConfigError
 from ..model.files import find_model
 from ..model.local import LocalModel
 from ..sandbox.executor import SandboxExecutor
 from ..tools import load_library
-from ..types import CheckResult, FunctionCall, QueryStyle, Record, Stage, Tool
+from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, Stage, Tool
 from .batch_runner import BatchRunner, ProgressReporter
 from .files import RunFiles
-from .pipeline import DatasetResult, previous_wall_seconds, write_stats
+from .pipeline import DatasetResult, judge_calibration, previous_wall_seconds, write_stats
+from .report import write_report_or_warn
 
-VERIFY_STAGES: tuple[Stage, ...] = ("format", "execution", "semantic")
+VERIFY_STAGES: tuple[Stage, ...] = ("format", "grounding", "execution", "semantic")
 INVALID_ROW = "invalid_row"
 MAX_TOOLS_PER_ROW = 1000
 
@@ -209,11 +211,14 @@ def format_record(row: InputRow, tools: dict[str, Tool], stages: Sequence[Stage]
         record.format_check = check_answers(row.query, row.answers, offered, min_calls=1)
     if record.format_check.passed:
         record.answers = [FunctionCall(name=c["name"], arguments=c["arguments"]) for c in calls]
+        if "grounding" in stages and row.query is not None:
+            record.grounding_check = check_grounding(row.query, record.answers, offered)
     return record
 
 
-def _format_passed(record: Record) -> bool:
-    return record.format_check.passed
+def _runnable(record: Record) -> bool:
+    """True for a row that passed format and (when it ran) grounding: it gets executed."""
+    return record.format_check.passed and (record.grounding_check is None or record.grounding_check.passed)
 
 
 def _style(n_tools: int, n_calls: int) -> QueryStyle | Literal["unknown"]:
@@ -228,12 +233,14 @@ def _style(n_tools: int, n_calls: int) -> QueryStyle | Literal["unknown"]:
 # --------------------------------------------------------------------------- the run
 
 
-def _chosen_stages(stages: str | Sequence[str], model: object) -> tuple[Stage, ...]:
+def _chosen_stages(stages: str | Sequence[str], model: object, grounding: bool = True) -> tuple[Stage, ...]:
     """The stages to run, in order; semantic only with a model. Bad choices are a ConfigError."""
     names = [s.strip() for s in stages.split(",")] if isinstance(stages, str) else list(stages)
+    if not grounding:
+        names = [name for name in names if name != "grounding"]
     unknown = [name for name in names if name not in VERIFY_STAGES]
     if unknown:
-        raise ConfigError(f"unknown stage {unknown[0]!r}: choose from format, execution, semantic")
+        raise ConfigError(f"unknown stage {unknown[0]!r}: choose from {', '.join(VERIFY_STAGES)}")
     if "format" not in names:
         raise ConfigError("the format stage reads the rows, so the stages must include format")
     if "semantic" in names and "execution" not in names:
@@ -248,6 +255,8 @@ def verify_dataset(
     stages: str | Sequence[str] = VERIFY_STAGES,
     model: str | Path | LocalModel | None = None,
     out_dir: str | Path,
+    grounding: bool = True,
+    judge: JudgeDesign = "coverage",
     lenient: bool = False,
     call_timeout: float = 5.0,
     max_containers: int = 2,
@@ -258,43 +267,70 @@ def verify_dataset(
     n_gpu_layers: int = 0,
     result_chars: int = 400,
     progress: ProgressReporter | None = None,
+    ray: str | None = None,
+    ray_workers: int | None = None,
+    ray_ship_model: bool = False,
 ) -> DatasetResult:
-    """Run the format, execution and (with a ``model``) semantic checkers over existing rows.
+    """Run the format, grounding, execution and (with a ``model``) semantic checkers over rows.
 
     ``rows_path`` is a JSONL file in the xlam-60k or OpenAI chat form; ``library`` the Python file
     or module whose functions the rows call. ``model`` is a GGUF path or a loaded
-    :class:`LocalModel`; without one the semantic stage is skipped. Rows that pass go to
-    ``dataset.jsonl`` in ``out_dir``; rerunning with the same arguments resumes.
+    :class:`LocalModel`; without one the semantic stage is skipped. ``grounding=False`` skips
+    the grounding stage whatever ``stages`` says. Rows that pass go to
+    ``dataset.jsonl`` in ``out_dir``; rerunning with the same arguments resumes. ``ray``,
+    ``ray_workers`` and ``ray_ship_model`` execute and judge on a Ray cluster, as for
+    :func:`generate_dataset`; this process still reads, format-checks and writes every row.
     """
     started = time.perf_counter()
-    chosen = _chosen_stages(stages, model)
+    chosen = _chosen_stages(stages, model, grounding)
     if batch_rows < 1:
         raise ConfigError("batch_rows must be at least 1")
     lib = load_library(library, strict=not lenient)
     model_path = find_model(model) if "semantic" in chosen and isinstance(model, (str, Path)) else None
     rows = read_rows(rows_path)
     files = RunFiles(out_dir)
-    done = files.open({"mode": "verify", "rows": str(Path(rows_path).expanduser().resolve()),
-                       "library": lib.path, "stages": list(chosen)})
+    identity = {"mode": "verify", "rows": str(Path(rows_path).expanduser().resolve()),
+                "library": lib.path, "stages": list(chosen)}
+    calibration = None
+    if "semantic" in chosen:
+        identity["judge"] = judge
+        calibration = judge_calibration(model.path if isinstance(model, LocalModel) else model_path)
+    done = files.open(identity)
     wall_before = previous_wall_seconds(files) if done else 0.0
     done_ids = {record.id for record in done}
     pending = [row for row in rows if row.id not in done_ids]
     if progress is not None:
         progress.start(len(rows), len(rows) - len(pending))
     records = list(done)
+    per_worker: dict[str, int] | None = None
     try:
-        if pending:
+        if pending and ray is not None:
+            from ..scale.ray import verify_on_ray
+
+            per_worker = verify_on_ray(
+                ray, ray_workers,
+                ([format_record(row, lib.by_name, chosen) for row in pending[start:start + batch_rows]]
+                 for start in range(0, len(pending), batch_rows)),
+                {"library": str(library), "lenient": lenient, "execution": "execution" in chosen,
+                 "semantic": "semantic" in chosen, "n_ctx": n_ctx, "n_threads": n_threads,
+                 "n_gpu_layers": n_gpu_layers, "max_containers": max_containers,
+                 "call_timeout": call_timeout, "calls_per_container": calls_per_container,
+                 "result_chars": result_chars, "judge": {"design": judge}},
+                files, progress, records, ship_model=ray_ship_model,
+                model_path=model.path if isinstance(model, LocalModel) else model_path)
+        elif pending:
             with ExitStack() as stack:
                 sandbox = stack.enter_context(SandboxExecutor(
                     lib.path, max_containers=max_containers, call_timeout=call_timeout,
                 )) if "execution" in chosen else None
-                judge = None
+                checker = None
                 if "semantic" in chosen:
-                    loaded = model if isinstance(model, LocalModel) else stack.enter_context(
+                    loaded = model if isinstance(model, LocalModel) or judge == "coverage" else stack.enter_context(
                         LocalModel(model_path, n_ctx=n_ctx, n_threads=n_threads,
                                    n_gpu_layers=n_gpu_layers))
-                    judge = SemanticChecker(loaded, result_chars=result_chars)
-                runner = BatchRunner(sandbox, lib.tools, files, runnable=_format_passed, judge=judge,
+                    checker = SemanticChecker(loaded if isinstance(loaded, LocalModel) else None,
+                                              design=judge, result_chars=result_chars)
+                runner = BatchRunner(sandbox, lib.tools, files, runnable=_runnable, judge=checker,
                                      seed=0, calls_per_container=calls_per_container, progress=progress)
                 records += runner.run(
                     [format_record(row, lib.by_name, chosen) for row in pending[start:start + batch_rows]]
@@ -302,7 +338,9 @@ def verify_dataset(
                 )
     finally:
         files.close()
-        stats = write_stats(files, records, wall_before + time.perf_counter() - started)
+        stats = write_stats(files, records, wall_before + time.perf_counter() - started,
+                            rows_per_worker=per_worker, calibration=calibration)
+        write_report_or_warn(files.dir, records=records)
     return DatasetResult(
         out_dir=files.dir, dataset_path=files.dataset, records_path=files.records,
         rejected_path=files.rejected, stats_path=files.stats, resumed_rows=len(done),
