@@ -118,7 +118,7 @@ def _store_verdict(record: Record, judge: SemanticChecker, *, seed: int) -> None
         return
     verdict = judge.judge(record.query, record.tools, record.answers, record.execution_result,
                           seed=seed)
-    if judge.model is not None:
+    if judge.model is not None and verdict.raw:  # the model judged (not coverage alone)
         record.model_name = judge.model.name
     record.semantic_check, record.thought = verdict.check, verdict.thought
     record.raw_verdict = verdict.raw
