@@ -163,10 +163,15 @@ class Pipeline:
         The constraints of ``indices`` and of the rows ``ahead`` compile while these decode.
         """
         if self.config.decode_batch > 1:  # one batched decode of all of them (model/engine.py)
+            started = time.perf_counter()
             completions = generator.generate_many([sampler.request(i) for i in indices],
                                                   batch=self.config.decode_batch)
-            return [self._generate(i, sampler, generator, model_name, completion)
-                    for i, completion in zip(indices, completions, strict=True)]
+            share = round((time.perf_counter() - started) / max(1, len(indices)), 4)
+            records = [self._generate(i, sampler, generator, model_name, completion)
+                       for i, completion in zip(indices, completions, strict=True)]
+            for record in records:  # the rows overlapped: each takes its share of the batch's time
+                record.timings["generation"] = share
+            return records
         generator.prepare(sampler.request(i) for i in [*indices, *ahead])
         return [self._generate(i, sampler, generator, model_name) for i in indices]
 
