@@ -287,6 +287,7 @@ def verify_dataset(
         raise ConfigError("batch_rows must be at least 1")
     lib = load_library(library, strict=not lenient)
     model_path = find_model(model) if "semantic" in chosen and isinstance(model, (str, Path)) else None
+    model_file = model.path if isinstance(model, LocalModel) else model_path
     rows = read_rows(rows_path)
     files = RunFiles(out_dir)
     identity = {"mode": "verify", "rows": str(Path(rows_path).expanduser().resolve()),
@@ -294,7 +295,7 @@ def verify_dataset(
     calibration = None
     if "semantic" in chosen:
         identity["judge"] = judge
-        calibration = judge_calibration(model.path if isinstance(model, LocalModel) else model_path)
+        calibration = judge_calibration(model_file)
     done = files.open(identity)
     wall_before = previous_wall_seconds(files) if done else 0.0
     done_ids = {record.id for record in done}
@@ -317,7 +318,7 @@ def verify_dataset(
                  "call_timeout": call_timeout, "calls_per_container": calls_per_container,
                  "result_chars": result_chars, "judge": {"design": judge}},
                 files, progress, records, ship_model=ray_ship_model,
-                model_path=model.path if isinstance(model, LocalModel) else model_path)
+                model_path=model_file)
         elif pending:
             with ExitStack() as stack:
                 sandbox = stack.enter_context(SandboxExecutor(
@@ -325,11 +326,11 @@ def verify_dataset(
                 )) if "execution" in chosen else None
                 checker = None
                 if "semantic" in chosen:
-                    loaded = model if isinstance(model, LocalModel) or judge == "coverage" else stack.enter_context(
-                        LocalModel(model_path, n_ctx=n_ctx, n_threads=n_threads,
-                                   n_gpu_layers=n_gpu_layers))
-                    checker = SemanticChecker(loaded if isinstance(loaded, LocalModel) else None,
-                                              design=judge, result_chars=result_chars)
+                    loaded = model if isinstance(model, LocalModel) else None
+                    if loaded is None and judge != "coverage":  # coverage alone needs no model
+                        loaded = stack.enter_context(LocalModel(model_path, n_ctx=n_ctx, n_threads=n_threads,
+                                                                n_gpu_layers=n_gpu_layers))
+                    checker = SemanticChecker(loaded, design=judge, result_chars=result_chars)
                 runner = BatchRunner(sandbox, lib.tools, files, runnable=_runnable, judge=checker,
                                      seed=0, calls_per_container=calls_per_container, progress=progress)
                 records += runner.run(
