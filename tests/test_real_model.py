@@ -89,6 +89,36 @@ def test_quantized_default_model_decodes_a_multi_token_prompt(default_model_path
     assert set(value) == {"city", "days"} and value["days"] >= 1
 
 
+def test_q4_1_weights_are_computed_as_a_cached_q8_0_copy(default_model_path: Path, tiny_model_path: Path,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
+              "required": ["city"], "additionalProperties": False}
+    messages = [{"role": "user", "content": "Name a city in France, as JSON."}]
+    with LocalModel(default_model_path, n_ctx=1024, seed=0) as model:
+        copy = model.weights_path
+        assert copy.parent == tmp_path / "cache" / "apigen-local" / "weights"
+        assert model.llama.metadata["general.file_type"] == "7"  # LLAMA_FTYPE_MOSTLY_Q8_0
+        assert model.path == default_model_path  # records and calibration name the user's file
+        assert set(json.loads(model.complete_json(messages, schema, temperature=0.0).text)) == {"city"}
+    written = copy.stat().st_mtime_ns
+    with LocalModel(default_model_path, n_ctx=1024, seed=0) as again:
+        assert again.weights_path == copy
+    assert copy.stat().st_mtime_ns == written  # reused, not written again
+    assert [p.name for p in copy.parent.iterdir()] == [copy.name]  # no partial file left
+    with LocalModel(default_model_path, n_ctx=1024, seed=0, reencode_weights=False) as as_is:
+        assert as_is.weights_path == default_model_path
+        assert as_is.llama.metadata["general.file_type"] == "3"  # LLAMA_FTYPE_MOSTLY_Q4_1
+    with LocalModel(tiny_model_path, n_ctx=1024, seed=0) as tiny:  # F32: computed as it is
+        assert tiny.weights_path == tiny_model_path
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    with pytest.raises(ModelError, match="cannot write the Q8_0 copy") as caught:
+        LocalModel(default_model_path, n_ctx=1024, seed=0)
+    assert "\n" not in str(caught.value)
+
+
 @pytest.mark.parametrize("kind", ["Q8_0", "Q4_0", "Q4_1", "Q5_K_M", "Q4_K_M"])
 def test_every_common_quantization_decodes(kind: str, tiny_model_path: Path, tmp_path: Path) -> None:
     import llama_cpp
