@@ -72,6 +72,28 @@ def test_styles_follow_their_plans_and_the_mix(library, examples) -> None:
     assert {only_parallel.request(i).style for i in range(30)} == {"parallel"}
 
 
+def test_an_example_group_reads_the_examples_in_one_order(library, examples) -> None:
+    sampler = RequestSampler(library.tools, examples, seed=4, example_group=8)
+    for group in range(5):
+        requests = [sampler.request(i) for i in range(8 * group, 8 * group + 8)]
+        # all rows of the group take examples from one shuffled order: the examples a row took
+        # appear in that order for every other row of the group, minus the ones it may not use
+        order = {e.query: i for i, e in enumerate(requests[0].examples)}
+        for request in requests:
+            offered = {tool.name for tool in request.tools}
+            assert len(request.examples) == 3
+            assert not any(example.functions & offered for example in request.examples)
+            positions = [order[e.query] for e in request.examples if e.query in order]
+            assert positions == sorted(positions)
+        firsts = Counter(r.examples[0].query for r in requests)
+        assert firsts.most_common(1)[0][1] >= 4  # most of the group starts with the same example
+    # groups differ from each other; rows of the group are still the same whatever the order
+    assert sampler.request(0).examples != sampler.request(8).examples
+    assert RequestSampler(library.tools, examples, seed=4, example_group=8).request(13) == sampler.request(13)
+    with pytest.raises(ConfigError):
+        RequestSampler(library.tools, examples, seed=4, example_group=0)
+
+
 def test_prompts_hold_no_placeholder_and_show_exact_replies(library, examples) -> None:
     seed_rows = {(e.query, e.answers) for e in examples}
     sampler = RequestSampler(library.tools, examples, seed=5)

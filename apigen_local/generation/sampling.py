@@ -146,6 +146,7 @@ class RequestSampler:
         seed: int,
         styles: Mapping[QueryStyle, float] | None = None,
         n_examples: int = 3,
+        example_group: int = 1,
     ) -> None:
         if not tools:
             raise ConfigError("no tools to sample from")
@@ -154,6 +155,9 @@ class RequestSampler:
         self.seed = seed
         self.styles = normalise_weights(styles or DEFAULT_STYLE_WEIGHTS)
         self.n_examples = n_examples
+        if example_group < 1:
+            raise ConfigError("example_group must be at least 1")
+        self.example_group = example_group
 
     def request(self, index: int) -> GenerationRequest:
         """The request for row ``index``."""
@@ -166,8 +170,13 @@ class RequestSampler:
         # as in APIGen, examples show other functions than the offered ones, so a weak model
         # cannot copy an example's query for the same function
         offered_names = {tool.name for tool in offered}
-        others = [e for e in self.examples if not e.functions & offered_names] or self.examples
-        examples = rng.sample(others, min(self.n_examples, len(others)))
+        # every row of a group of ``example_group`` rows reads the examples in the same shuffled
+        # order and takes the first ones that fit it, so the rows of a batch mostly share their
+        # few-shot block: the model evaluates it once for all of them (model/engine.py)
+        order = list(self.examples)
+        _row_random(self.seed, index // self.example_group, "examples").shuffle(order)
+        others = [e for e in order if not e.functions & offered_names] or order
+        examples = others[:self.n_examples]
         return GenerationRequest(
             index=index,
             seed=self.seed,

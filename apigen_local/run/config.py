@@ -26,11 +26,15 @@ class GenerationConfig(BaseModel):
     styles: dict[QueryStyle, float] = Field(default_factory=lambda: dict(DEFAULT_STYLE_WEIGHTS))
     seed_file: str | None = Field(None, description="few-shot rows in xlam-60k JSONL")
     n_examples: int = Field(3, ge=0, le=10)
+    # the rows of a batch share one shuffled order of the seed examples, so they mostly share
+    # their few-shot block and evaluate it once (benchmarks/README.md); 1: each row draws its own
+    example_group: int = Field(16, ge=1, description="rows that read the few-shot examples in one order")
     lenient: bool = Field(False, description="skip undescribable functions instead of failing")
     # model
     n_ctx: int = Field(8192, ge=512)
     n_threads: int | None = None
     n_gpu_layers: int = 0
+    reencode_weights: bool = Field(True, description="on a CPU, compute a Q4_1 model as Q8_0 (faster)")
     max_tokens: int | None = Field(
         None, ge=64, description="token cap per generation; default: the longest text the schema admits"
     )
@@ -39,9 +43,9 @@ class GenerationConfig(BaseModel):
     call_timeout: float = Field(5.0, gt=0)
     max_containers: int = Field(2, ge=1)
     calls_per_container: int = Field(64, ge=1)
-    batch_rows: int = Field(8, ge=1, description="rows generated before their calls are executed")
-    # 8: 2.2x the tokens/s of one at a time on SmolLM2 (16: 2.4x), benchmarks/README.md; at most
-    # batch_rows rows are decoded together
+    batch_rows: int = Field(16, ge=1, description="rows generated before their calls are executed")
+    # batch_rows 16 rows decoded 8 at a time, each finished row replaced by a waiting one, gave the
+    # most rows/min on SmolLM2 (benchmarks/README.md)
     decode_batch: int = Field(8, ge=1, le=64, description="sequences decoded at once (1: one at a time)")
     constraint_backend: Literal["outlines_core", "llguidance"] = Field(
         "llguidance", description="Outlines backend of the JSON constraint")
@@ -58,7 +62,7 @@ class GenerationConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide row contents; a resumed run must match them."""
-        return self.model_dump(include={"library", "seed", "styles", "seed_file", "n_examples",
+        return self.model_dump(include={"library", "seed", "styles", "seed_file", "n_examples", "example_group",
                                         "max_tokens", "temperature", "grounding", "semantic", "judge"})
 
     @classmethod

@@ -125,7 +125,7 @@ class Pipeline:
                      dedup: _Deduplicator, model_path: Path | None) -> list[Record]:
         cfg = self.config
         sampler = RequestSampler(library.tools, examples, seed=cfg.seed, styles=cfg.styles,
-                                 n_examples=cfg.n_examples)
+                                 n_examples=cfg.n_examples, example_group=cfg.example_group)
         with ExitStack() as stack:
             sandbox = stack.enter_context(SandboxExecutor(
                 library.path, max_containers=cfg.max_containers, call_timeout=cfg.call_timeout,
@@ -133,6 +133,7 @@ class Pipeline:
             model = self._model or stack.enter_context(LocalModel(
                 model_path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, constraint_backend=cfg.constraint_backend,
+                reencode_weights=cfg.reencode_weights,
             ))
             generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
             runner = self.runner_class(

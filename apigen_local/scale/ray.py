@@ -172,14 +172,16 @@ class RowWorker(_Worker):
         cfg = GenerationConfig.model_validate_json(config_json)
         self._open(cfg.library, lenient=cfg.lenient, model_path=_model_on_node(model),
                    model={"n_ctx": cfg.n_ctx, "n_threads": cfg.n_threads,
-                          "n_gpu_layers": cfg.n_gpu_layers, "seed": cfg.seed},
+                          "n_gpu_layers": cfg.n_gpu_layers, "seed": cfg.seed,
+                          "constraint_backend": cfg.constraint_backend,
+                          "reencode_weights": cfg.reencode_weights},
                    sandbox={"max_containers": cfg.max_containers, "call_timeout": cfg.call_timeout},
                    judge={"design": cfg.judge, "result_chars": cfg.result_chars} if cfg.semantic else None,
                    seed=cfg.seed, calls_per_container=cfg.calls_per_container, runnable=_runnable)
         assert self.model is not None
         examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
         self.sampler = RequestSampler(self.library.tools, examples, seed=cfg.seed, styles=cfg.styles,
-                                      n_examples=cfg.n_examples)
+                                      n_examples=cfg.n_examples, example_group=cfg.example_group)
         self.generator = Generator(self.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
         self.pipeline = Pipeline(cfg, model=self.model)
 
