@@ -1,24 +1,26 @@
 """Issue 18 in one run: the current pipeline vs the batched one on the real default model.
 
 Usage: python benchmarks/throughput_real_model.py [--model GGUF] [--rows 16] [--seed 1]
-       [--rounds 2] [--batch 8] [--sizes 1,2,4,8,16] [--curve-seqs 16] [--curve-tokens 48]
+       [--rounds 2] [--sizes 1,2,4,8,16] [--curve-seqs 16] [--curve-tokens 48]
        [--skip-e2e] [--skip-curve]
 
 Two parts, each alternating its variants so that the load of a shared machine hits all of them:
 
 1. **Decode curve.** Constrained (llguidance) decoding through the batched engine at batch sizes
-   ``--sizes``: ``--curve-seqs`` sequences of one real generation prompt (row 0's; evaluated
-   once and copied to every sequence), sampled at temperature 0.7 with different seeds and held
-   to row 0's output schema, at most ``--curve-tokens`` tokens each. Prints generated tokens/s
+   ``--sizes``: the real generation prompts of ``--curve-seqs`` rows of one example group (their
+   shared prefix evaluated once and copied), sampled at temperature 0.7, each held to its own
+   output schema, at most ``--curve-tokens`` tokens each. Prints generated tokens/s
    over the generation steps (prompt evaluation excluded), the ratio to batch size 1, and the
    Python share of step time (everything outside ``llama_decode``: masks, sampling, bookkeeping).
 2. **End to end.** ``generate`` on the example library (sandbox, semantic judge and all), the same
    ``--rows`` rows and seed, ``--rounds`` times each variant in the order current, new, new,
    current, ...:
-   - *current*: one row at a time, outlines_core constraints compiled per row (prefetched in a
-     background thread), ``decode_batch=1``;
-   - *new*: llguidance constraints, ``--batch`` rows per batched decode (``decode_batch`` =
-     ``batch_rows`` = ``--batch``), the judge through the same engine.
+   - *current*: the pipeline as the issue measured it: one row at a time, outlines_core
+     constraints compiled per row (prefetched in a background thread), the Q4_1 file as it is,
+     each row drawing its own few-shot examples (``decode_batch=1``, ``example_group=1``);
+   - *new*: the defaults of ``GenerationConfig``: llguidance constraints, ``batch_rows`` rows
+     sharing one ``example_group`` order of few-shot examples, decoded ``decode_batch`` at a time,
+     weights re-encoded as Q8_0.
    Each variant has its own loaded model; compiled constraints are dropped before every run, so
    no run profits from an earlier one's cache. Prints rows/min, the constraint-compile share of
    wall time, tokens evaluated and generated per row, and per-stage pass rates.
@@ -65,12 +67,25 @@ def _reset(model: LocalModel) -> None:
     model._grammars.clear()
 
 
+def _count_evaluated(model: LocalModel) -> None:
+    """Keep ``model.evaluated_tokens``: prompt tokens evaluated by one-at-a-time completions
+    (the batched engine counts its own, prefix included)."""
+    model.evaluated_tokens = 0
+    original = model.complete_json
+
+    def counted(*args, **kwargs):
+        completion = original(*args, **kwargs)
+        model.evaluated_tokens += completion.prompt_tokens - completion.cached_tokens
+        return completion
+
+    model.complete_json = counted
+
+
 def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, rounds: int) -> None:
     library = load_library(LIBRARY)
-    sampler = RequestSampler(library.tools, load_seed_examples(SEEDS), seed=1)
-    request = sampler.request(0)
-    schema = output_schema(request.tools, min_calls=request.min_calls, max_calls=request.max_calls)
-    items = [(generation_messages(request), schema)] * seqs
+    sampler = RequestSampler(library.tools, load_seed_examples(SEEDS), seed=1, example_group=seqs)
+    items = [(generation_messages(r), output_schema(r.tools, min_calls=r.min_calls, max_calls=r.max_calls))
+             for r in map(sampler.request, range(seqs))]
     model.complete_json_many(items[:2], max_tokens=4, batch=max(sizes))  # engine and warm-up
     engine = model._engine
     totals = {size: [0.0, 0, 0.0, 0.0] for size in sizes}  # step s, tokens, python s, step CPU s
@@ -89,7 +104,7 @@ def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, ro
     base_cpu = totals[sizes[0]][1] / totals[sizes[0]][3]
     print(f"\n## decode curve: {seqs} sequences x <= {tokens} tokens, constrained (llguidance), "
           f"{rounds} alternating rounds; steps on {engine._threads} thread(s)")
-    print(f"| batch | tok/s (wall) | x batch {sizes[0]} | tok per CPU-second | x batch {sizes[0]} "
+    print(f"| batch | tok/s (wall) | x batch {sizes[0]} | tok per process CPU-second | x batch {sizes[0]} "
           "| Python share of step wall time |")
     print("|---|---|---|---|---|---|")
     for size in sizes:
@@ -99,7 +114,7 @@ def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, ro
               f"| {python / seconds:.0%} |")
 
 
-def run_variant(name: str, model: LocalModel, rows: int, seed: int, batch: int, out: Path) -> dict:
+def run_variant(name: str, model: LocalModel, rows: int, seed: int, out: Path) -> dict:
     _reset(model)
     compile_before = sum(model.compile_seconds)
     engine_before = None
@@ -107,8 +122,9 @@ def run_variant(name: str, model: LocalModel, rows: int, seed: int, batch: int, 
         s = model._engine.stats
         engine_before = (s.evaluated_tokens, s.step_seconds, s.decode_seconds)
     shutil.rmtree(out, ignore_errors=True)
-    settings = {"decode_batch": 1, "constraint_backend": "outlines_core"} if name == "current" else \
-        {"decode_batch": batch, "batch_rows": batch, "constraint_backend": "llguidance"}
+    settings = {"decode_batch": 1, "constraint_backend": "outlines_core", "example_group": 1,
+                "batch_rows": 8} if name == "current" else {}
+    evaluated_before = model.evaluated_tokens
     started = time.perf_counter()
     result = generate_dataset(LIBRARY, model, rows, out_dir=out, seed=seed, seed_file=str(SEEDS),
                               **settings)
@@ -123,10 +139,11 @@ def run_variant(name: str, model: LocalModel, rows: int, seed: int, batch: int, 
         "stages": {stage: (rate.passed, rate.total) for stage, rate in stats.stages.items()},
         "accepted": (stats.accepted, stats.rows),
     }
+    figures["evaluated_per_row"] = (model.evaluated_tokens - evaluated_before) / len(records)
     if engine_before is not None or model._engine is not None:
         s = model._engine.stats
         b = engine_before or (0, 0.0, 0.0)
-        figures["evaluated_per_row"] = (s.evaluated_tokens - b[0]) / len(records)
+        figures["evaluated_per_row"] += (s.evaluated_tokens - b[0]) / len(records)
         step = s.step_seconds - b[1]
         figures["python_share"] = 1 - (s.decode_seconds - b[2]) / step if step else 0.0
     print(f"  {name}: {len(records)} rows in {wall:.0f} s = {figures['rows_per_min']:.1f} rows/min, "
@@ -134,14 +151,14 @@ def run_variant(name: str, model: LocalModel, rows: int, seed: int, batch: int, 
     return figures
 
 
-def end_to_end(models: dict[str, LocalModel], rows: int, seed: int, batch: int, rounds: int, out: Path) -> None:
+def end_to_end(models: dict[str, LocalModel], rows: int, seed: int, rounds: int, out: Path) -> None:
     order = []
     for r in range(rounds):
         order += ["current", "new"] if r % 2 == 0 else ["new", "current"]
     runs: dict[str, list[dict]] = {"current": [], "new": []}
     print(f"\n## end to end: {rows} rows, seed {seed}, order {', '.join(order)}", flush=True)
     for i, name in enumerate(order):
-        runs[name].append(run_variant(name, models[name], rows, seed, batch, out / f"{i}-{name}"))
+        runs[name].append(run_variant(name, models[name], rows, seed, out / f"{i}-{name}"))
 
     def mean(name: str, key: str) -> float:
         values = [f[key] for f in runs[name] if key in f]
@@ -157,7 +174,7 @@ def end_to_end(models: dict[str, LocalModel], rows: int, seed: int, batch: int, 
     print(f"| prompt / generated tokens per row (generation) | {mean('current', 'prompt_per_row'):.0f} / "
           f"{mean('current', 'generated_per_row'):.0f} | {mean('new', 'prompt_per_row'):.0f} / "
           f"{mean('new', 'generated_per_row'):.0f} |")
-    print(f"| prompt tokens evaluated per row (generation + judge) | n/a | "
+    print(f"| prompt tokens evaluated per row | {mean('current', 'evaluated_per_row'):.0f} | "
           f"{mean('new', 'evaluated_per_row'):.0f} |")
     print(f"| Python share of generation-step time | n/a | {mean('new', 'python_share'):.1%} |")
     stages = list(runs["current"][0]["stages"])
@@ -182,7 +199,6 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--sizes", default="1,2,4,8,16")
     parser.add_argument("--curve-seqs", type=int, default=16)
     parser.add_argument("--curve-tokens", type=int, default=48)
@@ -197,16 +213,19 @@ def main() -> int:
     print(f"model: {path.name}; machine: {machine()}")
     models = {
         "current": LocalModel(path, n_ctx=8192, seed=args.seed, n_threads=args.threads,
-                              constraint_backend="outlines_core"),
+                              constraint_backend="outlines_core", reencode_weights=False),
         "new": LocalModel(path, n_ctx=8192, seed=args.seed, n_threads=args.threads,
                           constraint_backend="llguidance"),
     }
+    for name, model in models.items():
+        print(f"{name}: computes with {model.weights_path.name}")
+        _count_evaluated(model)
     try:
         if not args.skip_curve:
             decode_curve(models["new"], [int(s) for s in args.sizes.split(",")], args.curve_seqs,
                          args.curve_tokens, args.curve_rounds)
         if not args.skip_e2e:
-            end_to_end(models, args.rows, args.seed, args.batch, args.rounds, Path(args.out))
+            end_to_end(models, args.rows, args.seed, args.rounds, Path(args.out))
     finally:
         for model in models.values():
             model.close()
