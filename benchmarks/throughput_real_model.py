@@ -12,6 +12,8 @@ Two parts, each alternating its variants so that the load of a shared machine hi
    output schema, at most ``--curve-tokens`` tokens each. Prints generated tokens/s
    over the generation steps (prompt evaluation excluded), the ratio to batch size 1, and the
    Python share of step time (everything outside ``llama_decode``: masks, sampling, bookkeeping).
+   Then the same rows decoded through the one-at-a-time path that ``decode_batch=1`` takes (the
+   *current* model below), and each batch size's tokens/s against it.
 2. **End to end.** ``generate`` on the example library (sandbox, semantic judge and all), the same
    ``--rows`` rows and seed, ``--rounds`` times each variant in the order current, new, new,
    current, ...:
@@ -81,7 +83,22 @@ def _count_evaluated(model: LocalModel) -> None:
     model.complete_json = counted
 
 
-def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, rounds: int) -> None:
+def one_at_a_time(model: LocalModel, items: list, tokens: int) -> tuple[int, float]:
+    """Tokens and seconds of decoding ``items`` through the one-at-a-time path (``complete_json``,
+    as ``decode_batch=1`` runs): each prompt is evaluated first by a 1-token call, so the timed
+    call reuses it and times decoding only; constraints are compiled before timing."""
+    generated, seconds = 0, 0.0
+    for i, (messages, schema) in enumerate(items):
+        model.constraint(schema)
+        model.complete_json(messages, schema, max_tokens=1, temperature=0.7, seed=i)
+        completion = model.complete_json(messages, schema, max_tokens=tokens, temperature=0.7, seed=i)
+        generated += completion.completion_tokens
+        seconds += completion.seconds
+    return generated, seconds
+
+
+def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, rounds: int,
+                 single: LocalModel) -> None:
     library = load_library(LIBRARY)
     sampler = RequestSampler(library.tools, load_seed_examples(SEEDS), seed=1, example_group=seqs)
     items = [(generation_messages(r), output_schema(r.tools, min_calls=r.min_calls, max_calls=r.max_calls))
@@ -89,7 +106,11 @@ def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, ro
     model.complete_json_many(items[:2], max_tokens=4, batch=max(sizes))  # engine and warm-up
     engine = model._engine
     totals = {size: [0.0, 0, 0.0, 0.0] for size in sizes}  # step s, tokens, python s, step CPU s
+    alone = [0, 0.0]
     for _ in range(rounds):
+        generated, seconds = one_at_a_time(single, items, tokens)
+        alone[0] += generated
+        alone[1] += seconds
         for size in sizes:
             s = engine.stats
             before = (s.step_seconds, s.generated_tokens, s.decode_seconds, s.step_cpu_seconds)
@@ -112,6 +133,10 @@ def decode_curve(model: LocalModel, sizes: list[int], seqs: int, tokens: int, ro
         rate, cpu_rate = generated / seconds, generated / cpu
         print(f"| {size} | {rate:.1f} | {rate / base:.2f} | {cpu_rate:.1f} | {cpu_rate / base_cpu:.2f} "
               f"| {python / seconds:.0%} |")
+    rate = alone[0] / alone[1]
+    print(f"\none at a time through complete_json ({single.weights_path.name}, "
+          f"{single.constraint_backend}, the path decode_batch=1 takes): {rate:.1f} tok/s; batch "
+          + ", ".join(f"{size}: {totals[size][1] / totals[size][0] / rate:.2f}x" for size in sizes))
 
 
 def run_variant(name: str, model: LocalModel, rows: int, seed: int, out: Path) -> dict:
@@ -223,7 +248,7 @@ def main() -> int:
     try:
         if not args.skip_curve:
             decode_curve(models["new"], [int(s) for s in args.sizes.split(",")], args.curve_seqs,
-                         args.curve_tokens, args.curve_rounds)
+                         args.curve_tokens, args.curve_rounds, models["current"])
         if not args.skip_e2e:
             end_to_end(models, args.rows, args.seed, args.rounds, Path(args.out))
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -21,7 +22,10 @@ from apigen_local.run.files import read_records
 from apigen_local.run.pipeline import generate_dataset
 from apigen_local.run.verify import verify_dataset
 
-os.environ.setdefault("RAY_AUTH_MODE", "token")  # read on import: driver and nodes share ~/.ray/auth_token
+# read on import; the driver and the test cluster's nodes (started with this environment) share
+# one token made for this test session, so nothing depends on a ~/.ray/auth_token being there
+os.environ.setdefault("RAY_AUTH_MODE", "token")
+os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
 pytestmark = [pytest.mark.ray, pytest.mark.docker, pytest.mark.model]
 ray = pytest.importorskip("ray")
 
