@@ -16,7 +16,7 @@ from apigen_local import cli
 from apigen_local.errors import ConfigError
 from apigen_local.run.config import GenerationConfig, build_config
 from apigen_local.run.files import RunFiles, read_records
-from apigen_local.run.pipeline import _Deduplicator, generate_dataset, normalise_query
+from apigen_local.run.pipeline import Deduplicator, generate_dataset, normalise_query
 from apigen_local.types import CheckResult, FunctionCall, Record, Tool
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS, REPO
@@ -123,7 +123,7 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> No
 
 def test_duplicate_queries_are_caught_exactly_and_normalised() -> None:
     assert normalise_query("  What's 2+2?  ") == normalise_query("what s 2 2")
-    dedup = _Deduplicator()
+    dedup = Deduplicator()
     assert dedup.check(0, "Divide 10 by 2.").passed
     exact = dedup.check(1, "Divide 10 by 2.")
     assert exact.reason == "duplicate" and "row 0" in exact.detail

@@ -54,7 +54,7 @@ def normalise_query(query: str) -> str:
     return " ".join(re.sub(r"[^\w\s]", " ", query.casefold()).split())
 
 
-class _Deduplicator:
+class Deduplicator:
     """Remembers every query that passed the format check, exactly and normalised."""
 
     def __init__(self) -> None:
@@ -102,9 +102,9 @@ class Pipeline:
         records = list(done)
         if self.progress is not None:
             self.progress.start(cfg.rows, len(done))
-        dedup = _Deduplicator()
+        dedup = Deduplicator()
         for record in sorted(done, key=lambda r: r.id):
-            if _runnable(record) and record.query is not None:
+            if goes_to_execution(record) and record.query is not None:
                 dedup.check(record.id, record.query)
         try:
             if pending:
@@ -122,7 +122,7 @@ class Pipeline:
 
     # -- the loop ----------------------------------------------------------------------------
     def _run_pending(self, pending: list[int], library: Library, examples: list[Any],
-                     dedup: _Deduplicator, model_path: Path | None) -> list[Record]:
+                     dedup: Deduplicator, model_path: Path | None) -> list[Record]:
         cfg = self.config
         sampler = RequestSampler(library.tools, examples, seed=cfg.seed, styles=cfg.styles,
                                  n_examples=cfg.n_examples, example_group=cfg.example_group)
@@ -137,7 +137,7 @@ class Pipeline:
             ))
             generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
             runner = self.runner_class(
-                sandbox, library.tools, self.files, runnable=_runnable,
+                sandbox, library.tools, self.files, runnable=goes_to_execution,
                 judge=SemanticChecker(model, design=cfg.judge, result_chars=cfg.result_chars)
                 if cfg.semantic else None,
                 seed=cfg.seed, calls_per_container=cfg.calls_per_container, progress=self.progress,
@@ -148,7 +148,7 @@ class Pipeline:
                 self.model_idle_seconds = runner.idle_seconds
 
     def _generated_batches(self, pending: list[int], sampler: RequestSampler, generator: Generator,
-                           model_name: str, dedup: _Deduplicator) -> Iterator[list[Record]]:
+                           model_name: str, dedup: Deduplicator) -> Iterator[list[Record]]:
         """Generate and format-check ``pending`` rows, ``batch_rows`` at a time, as they are asked for."""
         size = self.config.batch_rows
         for start in range(0, len(pending), size):
@@ -176,7 +176,7 @@ class Pipeline:
         generator.prepare(sampler.request(i) for i in [*indices, *ahead])
         return [self._generate(i, sampler, generator, model_name) for i in indices]
 
-    def admit(self, record: Record, dedup: _Deduplicator) -> Record:
+    def admit(self, record: Record, dedup: Deduplicator) -> Record:
         """Deduplicate a format-checked row against the earlier ones, then ground it (driver side)."""
         if record.query is not None:
             record.dedup_check = dedup.check(record.id, record.query)
@@ -202,7 +202,7 @@ class Pipeline:
         return record
 
 
-def _runnable(record: Record) -> bool:
+def goes_to_execution(record: Record) -> bool:
     """True for a row that passed format, dedup and (when it ran) grounding: it gets executed."""
     return (record.dedup_check is not None and record.dedup_check.passed
             and (record.grounding_check is None or record.grounding_check.passed))

@@ -216,7 +216,7 @@ def format_record(row: InputRow, tools: dict[str, Tool], stages: Sequence[Stage]
     return record
 
 
-def _runnable(record: Record) -> bool:
+def goes_to_execution(record: Record) -> bool:
     """True for a row that passed format and (when it ran) grounding: it gets executed."""
     return record.format_check.passed and (record.grounding_check is None or record.grounding_check.passed)
 
@@ -331,7 +331,7 @@ def verify_dataset(
                         loaded = stack.enter_context(LocalModel(model_path, n_ctx=n_ctx, n_threads=n_threads,
                                                                 n_gpu_layers=n_gpu_layers))
                     checker = SemanticChecker(loaded, design=judge, result_chars=result_chars)
-                runner = BatchRunner(sandbox, lib.tools, files, runnable=_runnable, judge=checker,
+                runner = BatchRunner(sandbox, lib.tools, files, runnable=goes_to_execution, judge=checker,
                                      seed=0, calls_per_container=calls_per_container, progress=progress)
                 records += runner.run(
                     [format_record(row, lib.by_name, chosen) for row in pending[start:start + batch_rows]]

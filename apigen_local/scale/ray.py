@@ -38,9 +38,9 @@ from ..model.files import file_sha256, find_model
 from ..run.config import GenerationConfig
 from ..run.pipeline import (
     DatasetResult,
+    Deduplicator,
     Pipeline,
-    _Deduplicator,
-    _runnable,
+    goes_to_execution,
     judge_calibration,
     previous_wall_seconds,
     write_stats,
@@ -177,7 +177,7 @@ class RowWorker(_Worker):
                           "reencode_weights": cfg.reencode_weights},
                    sandbox={"max_containers": cfg.max_containers, "call_timeout": cfg.call_timeout},
                    judge={"design": cfg.judge, "result_chars": cfg.result_chars} if cfg.semantic else None,
-                   seed=cfg.seed, calls_per_container=cfg.calls_per_container, runnable=_runnable)
+                   seed=cfg.seed, calls_per_container=cfg.calls_per_container, runnable=goes_to_execution)
         assert self.model is not None
         examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
         self.sampler = RequestSampler(self.library.tools, examples, seed=cfg.seed, styles=cfg.styles,
@@ -196,7 +196,7 @@ class VerifyWorker(_Worker):
     """A ``verify`` worker: owns a sandbox and, for the semantic stage, a model."""
 
     def __init__(self, settings_json: str, model: str | ShippedModel | None) -> None:
-        from ..run.verify import _runnable as verify_runnable
+        from ..run.verify import goes_to_execution as verify_runnable
 
         s = json.loads(settings_json)
         self._open(s["library"], lenient=s["lenient"], model_path=_model_on_node(model) if s["semantic"] else None,
@@ -364,9 +364,9 @@ def run_on_ray(pipeline: Pipeline, address: str, workers: int | None = None, *,
     records = list(done)
     if pipeline.progress is not None:
         pipeline.progress.start(cfg.rows, len(done))
-    dedup = _Deduplicator()
+    dedup = Deduplicator()
     for record in sorted(done, key=lambda r: r.id):
-        if _runnable(record) and record.query is not None:
+        if goes_to_execution(record) and record.query is not None:
             dedup.check(record.id, record.query)
     size = cfg.batch_rows
     batches = [pending[s:s + size] for s in range(0, len(pending), size)]
