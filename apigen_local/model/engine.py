@@ -99,7 +99,6 @@ class _Slot:
     out: list[int] = field(default_factory=list)
     rng: np.random.Generator | None = None
     cached: int = 0
-    share: int = 0  # prompt tokens copied from the prefix sequence
 
 
 class BatchEngine:
@@ -246,9 +245,8 @@ class BatchEngine:
             for slot in slots:
                 if slot.request is not None or not waiting:
                     continue
-                index = waiting[-1]
-                request, share = requests[index], shares[index]
                 slot.index = waiting.pop()
+                request, share = requests[slot.index], shares[slot.index]
                 slot.request = request
                 slot.out = []
                 slot.rng = np.random.default_rng(request.seed)
@@ -260,7 +258,6 @@ class BatchEngine:
                     self.stats.prefix_copies += 1
                     self.stats.prefix_copied_tokens += share
                 slot.pos = share
-                slot.share = share
                 # prompt tokens this request did not evaluate itself: in a batch, its share of
                 # the prefix (evaluated once for all); alone, what an earlier call left there
                 slot.cached = share if len(requests) > 1 else min(share, reused)
@@ -460,8 +457,6 @@ def prompt_tokens(llama: Llama, prompt: str) -> list[int]:
     if len(tokens) > 1 and tokens[0] == tokens[1] == bos:
         tokens = tokens[1:]
     return tokens
-
-
 
 
 # KV cells of one batched sequence: the generation prompts run to about 1,200 tokens and a row's

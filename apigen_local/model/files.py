@@ -51,6 +51,12 @@ def default_models_dir() -> Path:
     return Path(os.environ.get(MODELS_DIR_ENV, "models"))
 
 
+def cache_dir(kind: str) -> Path:
+    """``$XDG_CACHE_HOME/apigen-local/<kind>`` (``~/.cache`` when unset): per-model caches."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "apigen-local" / kind
+
+
 def check_gguf(path: str | os.PathLike[str]) -> Path:
     """Return ``path`` if it is a readable GGUF file, else raise :class:`ModelError`."""
     model_path = Path(path).expanduser()

@@ -16,17 +16,11 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ModelError
-from .files import file_sha256
+from .files import cache_dir, file_sha256
 
 # llama_ftype values of the files that are re-encoded: LLAMA_FTYPE_MOSTLY_Q4_1
 REENCODED_FILE_TYPES = frozenset({3})
 _Q8_0 = 7  # LLAMA_FTYPE_MOSTLY_Q8_0
-
-
-def weights_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/apigen-local/weights`` (``~/.cache`` when unset)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "apigen-local" / "weights"
 
 
 def needs_reencoding(file_type: object) -> bool:
@@ -42,7 +36,7 @@ def reencoded_q8_0(path: Path) -> Path:
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
 
-    target = weights_cache_dir() / f"{path.stem}-{file_sha256(path)[:16]}-q8_0.gguf"
+    target = cache_dir("weights") / f"{path.stem}-{file_sha256(path)[:16]}-q8_0.gguf"
     if target.is_file():
         return target
     params = llama_cpp.llama_model_quantize_default_params()

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ..checks.perturb import KINDS
+from ..model.files import cache_dir
 from ..types import JudgeDesign
 from .files import write_atomic
 from .stats import Rate
@@ -57,17 +57,12 @@ class Calibration(BaseModel):
 
 
 # -- the per-model cache -------------------------------------------------------------------------
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "apigen-local" / "calibration"
-
-
 def cache_path(model_file: str | Path) -> Path:
     """Where the latest calibration of ``model_file`` is kept (keyed by its path and size)."""
     path = Path(model_file).resolve()
     size = path.stat().st_size if path.exists() else 0
     key = hashlib.sha256(f"{path}:{size}".encode()).hexdigest()[:16]
-    return _cache_dir() / f"{path.stem}-{key}.json"
+    return cache_dir("calibration") / f"{path.stem}-{key}.json"
 
 
 def save_for_model(calibration: Calibration) -> None:
