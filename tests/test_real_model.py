@@ -17,6 +17,7 @@ import pytest
 from apigen_local.errors import ModelError
 from apigen_local.model.files import DEFAULT_MODEL, fetch_default_model, file_sha256, find_model
 from apigen_local.model.local import LocalModel
+from apigen_local.model.weights import gguf_file_type
 from apigen_local.run.files import read_records
 from apigen_local.run.pipeline import generate_dataset
 
@@ -111,6 +112,10 @@ def test_q4_1_weights_are_computed_as_a_cached_q8_0_copy(default_model_path: Pat
         assert as_is.llama.metadata["general.file_type"] == "3"  # LLAMA_FTYPE_MOSTLY_Q4_1
     with LocalModel(tiny_model_path, n_ctx=1024, seed=0) as tiny:  # F32: computed as it is
         assert tiny.weights_path == tiny_model_path
+    assert (gguf_file_type(default_model_path), gguf_file_type(copy), gguf_file_type(tiny_model_path)) == (3, 7, 0)
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(default_model_path.read_bytes()[:40])  # header cut off before the file type
+    assert gguf_file_type(cut) is None
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
@@ -128,6 +133,7 @@ def test_every_common_quantization_decodes(kind: str, tiny_model_path: Path, tmp
     target = tmp_path / f"tiny-{kind}.gguf"
     assert llama_cpp.llama_model_quantize(str(tiny_model_path).encode(), str(target).encode(), params) == 0
     assert target.stat().st_size < tiny_model_path.stat().st_size
+    assert gguf_file_type(target) == params.ftype  # read from the header, without loading
     out = _decode_in_child(target)
     assert out["prompt_tokens"] > 1 and out["completion_tokens"] >= 1
 

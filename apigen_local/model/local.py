@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from ..errors import ConstraintError, ModelError
 from .bounds import max_json_bytes
 from .files import check_gguf
-from .weights import needs_reencoding, reencoded_q8_0
+from .weights import gguf_file_type, needs_reencoding, reencoded_q8_0
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -120,18 +120,12 @@ class LocalModel:
         self.path = check_gguf(path)
         self.seed = seed
         self.n_threads = n_threads  # None: llama-cpp-python's defaults (batches use every core)
-        self._llama = _load_llama(self.path, n_ctx=n_ctx, n_threads=n_threads,
-                                  n_gpu_layers=n_gpu_layers, seed=seed)
         # the file llama.cpp computes with: a Q8_0 copy of a Q4_1 file on a CPU (model/weights.py)
         self.weights_path = self.path
-        if reencode_weights and n_gpu_layers == 0 \
-                and needs_reencoding(self._llama.metadata.get("general.file_type")):
-            try:
-                self.weights_path = reencoded_q8_0(self.path)
-            finally:
-                self._llama.close()
-            self._llama = _load_llama(self.weights_path, n_ctx=n_ctx, n_threads=n_threads,
-                                      n_gpu_layers=n_gpu_layers, seed=seed)
+        if reencode_weights and n_gpu_layers == 0 and needs_reencoding(gguf_file_type(self.path)):
+            self.weights_path = reencoded_q8_0(self.path)
+        self._llama = _load_llama(self.weights_path, n_ctx=n_ctx, n_threads=n_threads,
+                                  n_gpu_layers=n_gpu_layers, seed=seed)
         self.name = str(self._llama.metadata.get("general.name") or self.path.stem)
         self._template = self._chat_formatter()
         import outlines
