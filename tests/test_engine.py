@@ -102,7 +102,7 @@ def test_continuous_batching_serves_more_requests_than_slots(model, requests):
 
 
 def test_shared_prefix_is_evaluated_once_and_copied(model, requests):
-    engine_stats = model.complete_json_many(_items(requests[:2]), temperature=0.0, batch=2) and model._engine.stats
+    engine_stats = model.complete_json_many(_items(requests[:2]), temperature=0.0, batch=4) and model._engine.stats
     copies, copied, evaluated = (engine_stats.prefix_copies, engine_stats.prefix_copied_tokens,
                                  engine_stats.evaluated_tokens)
     items = _items(requests[2:6])
@@ -180,3 +180,23 @@ def test_sampling_never_picks_a_masked_token():
     single = np.full(10, -np.inf, dtype=np.float32)
     single[7] = -5.0
     assert _sample(single, 0.7, rng) == 7
+
+
+def test_attention_keys_are_cached_as_q8_0(tiny_model_path, requests):
+    import llama_cpp
+
+    items = _items(requests[:1])
+    state_bytes = {}
+    for keys in ("f16", "q8_0"):
+        with LocalModel(tiny_model_path, n_ctx=4096, seed=3, constraint_backend="llguidance", kv_keys=keys,
+                        verify=False) as loaded:
+            completion = loaded.complete_json_many(items, temperature=0.0, batch=2)[0]
+            json.loads(completion.text)
+            # sequence 0 keeps the prompt (all but its last token): its cached keys and values
+            state_bytes[keys] = llama_cpp.llama_state_seq_get_size(loaded._engine._ctx, 0)
+    # per cell and layer: keys 68 bytes as Q8_0 against 128 as F16, values 128 bytes either way
+    assert 0.7 < state_bytes["q8_0"] / state_bytes["f16"] < 0.82
+    with LocalModel(tiny_model_path, n_ctx=1024, verify=False) as default:
+        assert default.kv_keys == "q8_0"
+    with pytest.raises(ModelError, match="unknown KV key type 'q4'"):
+        LocalModel(tiny_model_path, kv_keys="q4", verify=False)

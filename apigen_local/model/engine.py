@@ -35,6 +35,9 @@ TOP_K = 40
 TOP_P = 0.95
 MIN_P = 0.05
 _PREFIX_SEQ = 0  # the sequence that holds the shared prompt prefix
+# how the batched context stores attention keys (values stay F16: llama.cpp quantizes them only
+# with flash attention, which evaluated prompts a third slower here; benchmarks/README.md)
+KV_KEY_TYPES = ("f16", "q8_0")
 
 
 class Matcher(Protocol):
@@ -112,7 +115,8 @@ class BatchEngine:
     """
 
     def __init__(self, llama: Llama, *, n_seq: int, n_ctx_seq: int, n_batch: int = 512,
-                 keep: np.ndarray | None = None, n_threads: int | None = None) -> None:
+                 keep: np.ndarray | None = None, n_threads: int | None = None,
+                 kv_keys: str = "f16") -> None:
         import llama_cpp
 
         self._lib = llama_cpp
@@ -133,6 +137,11 @@ class BatchEngine:
         # turns it on for the CPU, where it decoded SmolLM2-135M at about half the speed
         # (22 against 41 tokens per CPU-second at one sequence, 30 against 84 at four).
         params.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
+        # Keys as Q8_0 halve the bytes a decode step reads per cached key, which is what limits
+        # decoding many ~1,000-token sequences on a CPU; Q8_0 keys also evaluated prompts faster
+        # (SmolLM2-135M, 2 cores: 31 against 26 rows/min end to end; benchmarks/README.md).
+        params.type_k = llama_cpp.GGML_TYPE_Q8_0 if kv_keys == "q8_0" else llama_cpp.GGML_TYPE_F16
+        self.kv_keys = kv_keys
         # Steps and prompts both run on the model's batch thread count (all cores by default):
         # on 2 cores, Q8_0 SmolLM2-135M decoded 8 sequences at 156 tokens/s on two threads
         # against 91 on one (benchmarks/README.md).
@@ -489,11 +498,11 @@ def complete_many(model: Any, items: Sequence[tuple[Sequence[dict[str, str]], di
     longest = max(len(r.tokens) for r in requests) + SEQUENCE_HEADROOM
     cells = min(llama.n_ctx(), max(SEQUENCE_CELLS, longest))
     engine = model._engine
-    if engine is None or engine.n_seq < batch or engine.n_ctx_seq < cells:
+    if engine is None or engine.n_seq < batch or engine.n_ctx_seq < cells or engine.kv_keys != model.kv_keys:
         if engine is not None:
             engine.close()
         engine = model._engine = BatchEngine(llama, n_seq=batch, n_ctx_seq=cells, keep=model._keep,
-                                             n_threads=model.n_threads)
+                                             n_threads=model.n_threads, kv_keys=model.kv_keys)
     results = engine.run(requests, width=batch)
     return [Completion(text=r.text, prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens),
                        seconds=prepared + r.seconds, cached_tokens=r.cached_tokens) for r in results]

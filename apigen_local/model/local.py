@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from ..errors import ConstraintError, ModelError
 from .bounds import max_json_bytes
+from .engine import KV_KEY_TYPES
 from .files import check_gguf
 from .weights import gguf_file_type, needs_reencoding, reencoded_q8_0
 
@@ -116,10 +117,14 @@ class LocalModel:
         verify: bool = True,
         constraint_backend: str = "outlines_core",
         reencode_weights: bool = True,
+        kv_keys: str = "q8_0",
     ) -> None:
         self.path = check_gguf(path)
         self.seed = seed
         self.n_threads = n_threads  # None: llama-cpp-python's defaults (batches use every core)
+        if kv_keys not in KV_KEY_TYPES:
+            raise ModelError(f"unknown KV key type {kv_keys!r}; choose one of {', '.join(KV_KEY_TYPES)}")
+        self.kv_keys = kv_keys  # how the batched engine caches attention keys
         # the file llama.cpp computes with: a Q8_0 copy of a Q4_1 file on a CPU (model/weights.py)
         self.weights_path = self.path
         if reencode_weights and n_gpu_layers == 0 and needs_reencoding(gguf_file_type(self.path)):

@@ -133,7 +133,7 @@ class Pipeline:
             model = self._model or stack.enter_context(LocalModel(
                 model_path, n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, constraint_backend=cfg.constraint_backend,
-                reencode_weights=cfg.reencode_weights,
+                reencode_weights=cfg.reencode_weights, kv_keys=cfg.kv_keys,
             ))
             generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
             runner = self.runner_class(

@@ -174,7 +174,7 @@ class RowWorker(_Worker):
                    model={"n_ctx": cfg.n_ctx, "n_threads": cfg.n_threads,
                           "n_gpu_layers": cfg.n_gpu_layers, "seed": cfg.seed,
                           "constraint_backend": cfg.constraint_backend,
-                          "reencode_weights": cfg.reencode_weights},
+                          "reencode_weights": cfg.reencode_weights, "kv_keys": cfg.kv_keys},
                    sandbox={"max_containers": cfg.max_containers, "call_timeout": cfg.call_timeout},
                    judge={"design": cfg.judge, "result_chars": cfg.result_chars} if cfg.semantic else None,
                    seed=cfg.seed, calls_per_container=cfg.calls_per_container, runnable=goes_to_execution)
