@@ -134,12 +134,12 @@ class BatchEngine:
         # halved the speed of prompt evaluation for 8 rows of about 1,000 tokens.
         params.kv_unified = False
         # Flash attention off, as llama-cpp-python's Llama has it: llama.cpp's default ("auto")
-        # turns it on for the CPU, where it decoded SmolLM2-135M at about half the speed
-        # (22 against 41 tokens per CPU-second at one sequence, 30 against 84 at four).
+        # turns it on for the CPU, where it evaluated prompts at 288 against 443 tokens/s (with
+        # Q8_0 keys and values) and so cost a quarter of the rows/min (benchmarks/README.md).
         params.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
-        # Keys as Q8_0 halve the bytes a decode step reads per cached key, which is what limits
-        # decoding many ~1,000-token sequences on a CPU; Q8_0 keys also evaluated prompts faster
-        # (SmolLM2-135M, 2 cores: 31 against 26 rows/min end to end; benchmarks/README.md).
+        # Keys as Q8_0 halve the bytes a decode step reads per cached key; attention over each
+        # row's own ~1,000 cached tokens is what stops batched decoding from scaling on a CPU
+        # (SmolLM2-135M, 2 cores: 31 against 27 rows/min end to end; benchmarks/README.md).
         params.type_k = llama_cpp.GGML_TYPE_Q8_0 if kv_keys == "q8_0" else llama_cpp.GGML_TYPE_F16
         self.kv_keys = kv_keys
         # Steps and prompts both run on the model's batch thread count (all cores by default):
