@@ -40,7 +40,9 @@ ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "APIGEN_RAY_MODEL_CACHE": s
 
 
 def _settings(out: Path) -> dict:
-    return {"out_dir": out, "seed": 3, "seed_file": str(SEEDS), "batch_rows": 4}
+    # grounding off: the tiny model's random text is rarely grounded, and these tests need rows
+    # that reach the sandbox (and accepted rows to compare)
+    return {"out_dir": out, "seed": 3, "seed_file": str(SEEDS), "batch_rows": 4, "grounding": False}
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +103,7 @@ def test_two_workers_match_a_local_run(cluster: str, tmp_path: Path) -> None:
     local = generate_dataset(LIBRARY, MODEL, ROWS, **_settings(tmp_path / "local"))
     spread = generate_dataset(LIBRARY, MODEL, ROWS, ray=cluster, ray_workers=2, **_settings(tmp_path / "ray"))
     assert _ids(tmp_path / "ray") == list(range(ROWS))
-    assert spread.stats.accepted == local.stats.accepted
+    assert spread.stats.accepted == local.stats.accepted > 0
     assert _accepted(tmp_path / "ray") == _accepted(tmp_path / "local")
     assert local.stats.stages["format"].total == ROWS
     per_worker = spread.stats.rows_per_worker  # both workers took batches, every row counted once
@@ -143,7 +145,7 @@ DRIVER = """
 import sys
 from apigen_local.run.pipeline import generate_dataset
 generate_dataset(sys.argv[1], sys.argv[2], int(sys.argv[3]), out_dir=sys.argv[4], seed=3,
-                 seed_file=sys.argv[5], batch_rows=4, ray=sys.argv[6], ray_workers=2)
+                 seed_file=sys.argv[5], batch_rows=4, grounding=False, ray=sys.argv[6], ray_workers=2)
 """
 
 
