@@ -111,7 +111,8 @@ class BatchEngine:
     is an error, and a sequence that reaches the end of its stream ends there (cut short, its
     JSON then fails the format check).
     ``keep`` is an optional bitmask (Outlines' int32 layout) ANDed into every constraint mask:
-    it bans control tokens a constraint would read as text.
+    it bans control tokens a constraint would read as text. ``kv_keys`` is how the cache stores
+    attention keys, one of :data:`KV_KEY_TYPES`.
     """
 
     def __init__(self, llama: Llama, *, n_seq: int, n_ctx_seq: int, n_batch: int = 512,
