@@ -15,16 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from apigen_local.generation.generator import output_schema
-from apigen_local.generation.prompts import generation_messages
-from apigen_local.generation.sampling import RequestSampler, load_seed_examples
+from throughput_real_model import group_items
+
 from apigen_local.model.files import find_model
 from apigen_local.model.local import LocalModel
-from apigen_local.tools import load_library
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> int:
@@ -33,11 +28,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=16)
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
-    library = load_library(REPO / "examples" / "library.py")
-    sampler = RequestSampler(library.tools, load_seed_examples(REPO / "examples" / "seed.jsonl"), seed=1,
-                             example_group=args.rows)
-    items = [(generation_messages(r), output_schema(r.tools, min_calls=r.min_calls, max_calls=r.max_calls))
-             for r in map(sampler.request, range(args.rows))]
+    items = group_items(args.rows)
     path = find_model(args.model)
     with LocalModel(path, n_ctx=8192, seed=1, constraint_backend="llguidance") as model:
         print(f"model: {path.name} (computed as {model.weights_path.name}); {args.rows} rows, temperature 0")

@@ -36,19 +36,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import llama_cpp
+from throughput_real_model import LIBRARY, SEEDS, group_items
 
-from apigen_local.generation.generator import output_schema
-from apigen_local.generation.prompts import generation_messages
-from apigen_local.generation.sampling import RequestSampler, load_seed_examples
 from apigen_local.model.files import find_model
 from apigen_local.model.local import LocalModel
 from apigen_local.run.files import read_records
 from apigen_local.run.pipeline import generate_dataset
-from apigen_local.tools import load_library
 
-REPO = Path(__file__).resolve().parent.parent
-LIBRARY = REPO / "examples" / "library.py"
-SEEDS = REPO / "examples" / "seed.jsonl"
 LAYOUTS: dict[str, tuple[str, dict[str, int]]] = {  # name: (kv_keys, context parameters set over it)
     "f16": ("f16", {}),
     "q8_0-keys": ("q8_0", {}),
@@ -92,13 +86,6 @@ def cpu_name() -> str:
         return platform.processor() or "unknown CPU"
 
 
-def curve_items(rows: int = 16) -> list:
-    library = load_library(LIBRARY)
-    sampler = RequestSampler(library.tools, load_seed_examples(SEEDS), seed=1, example_group=rows)
-    return [(generation_messages(r), output_schema(r.tools, min_calls=r.min_calls, max_calls=r.max_calls))
-            for r in map(sampler.request, range(rows))]
-
-
 def measure(model: LocalModel, name: str, items: list, sizes: list[int], tokens: int, rows: int,
             out: Path) -> dict:
     figures: dict = {}
@@ -138,7 +125,7 @@ def main() -> int:
     path = find_model(args.model)
     print(f"model: {path.name}; machine: {os.cpu_count()}-core {platform.machine()} ({cpu_name()}), "
           f"no GPU, load average {os.getloadavg()[0]:.1f} at the start")
-    items = curve_items()
+    items = group_items(16)
     runs: dict[str, list[dict]] = {name: [] for name in LAYOUTS}
     with LocalModel(path, n_ctx=8192, seed=1, constraint_backend="llguidance") as model:
         for r in range(args.rounds):

@@ -101,13 +101,19 @@ def one_at_a_time(model: LocalModel, items: list, tokens: int) -> tuple[int, flo
     return generated, seconds
 
 
+def group_items(rows: int) -> list:
+    """``(messages, output schema)`` of the generation requests of ``rows`` rows of one example
+    group of the example library (seed 1): the rows a batch of the pipeline decodes together."""
+    library = load_library(LIBRARY)
+    sampler = RequestSampler(library.tools, load_seed_examples(SEEDS), seed=1, example_group=rows)
+    return [(generation_messages(r), output_schema(r.tools, min_calls=r.min_calls, max_calls=r.max_calls))
+            for r in map(sampler.request, range(rows))]
+
+
 def _curve_items(seqs: int) -> dict[str, list]:
     """The generation prompts of ``seqs`` rows of one example group, and the same schemas after a
     one-line prompt (a few dozen KV cells per sequence instead of about a thousand)."""
-    library = load_library(LIBRARY)
-    sampler = RequestSampler(library.tools, load_seed_examples(SEEDS), seed=1, example_group=seqs)
-    real = [(generation_messages(r), output_schema(r.tools, min_calls=r.min_calls, max_calls=r.max_calls))
-            for r in map(sampler.request, range(seqs))]
+    real = group_items(seqs)
     short = [([{"role": "user", "content": f"Write request number {i} as JSON."}], schema)
              for i, (_, schema) in enumerate(real)]
     return {"real": real, "short": short}

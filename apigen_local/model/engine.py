@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 import numpy as np
 
@@ -37,7 +37,8 @@ MIN_P = 0.05
 _PREFIX_SEQ = 0  # the sequence that holds the shared prompt prefix
 # how the batched context stores attention keys (values stay F16: llama.cpp quantizes them only
 # with flash attention, which evaluated prompts a third slower here; benchmarks/README.md)
-KV_KEY_TYPES = ("f16", "q8_0")
+KvKeys = Literal["f16", "q8_0"]
+KV_KEY_TYPES: tuple[str, ...] = get_args(KvKeys)
 
 
 class Matcher(Protocol):
@@ -116,8 +117,7 @@ class BatchEngine:
     """
 
     def __init__(self, llama: Llama, *, n_seq: int, n_ctx_seq: int, n_batch: int = 512,
-                 keep: np.ndarray | None = None, n_threads: int | None = None,
-                 kv_keys: str = "f16") -> None:
+                 kv_keys: KvKeys, keep: np.ndarray | None = None, n_threads: int | None = None) -> None:
         import llama_cpp
 
         self._lib = llama_cpp

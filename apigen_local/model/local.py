@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from ..errors import ConstraintError, ModelError
 from .bounds import max_json_bytes
-from .engine import KV_KEY_TYPES
+from .engine import KV_KEY_TYPES, KvKeys
 from .files import check_gguf
 from .weights import gguf_file_type, needs_reencoding, reencoded_q8_0
 
@@ -117,7 +117,7 @@ class LocalModel:
         verify: bool = True,
         constraint_backend: str = "outlines_core",
         reencode_weights: bool = True,
-        kv_keys: str = "q8_0",
+        kv_keys: KvKeys = "q8_0",
     ) -> None:
         self.path = check_gguf(path)
         self.seed = seed

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import ConfigError
 from ..generation.sampling import DEFAULT_STYLE_WEIGHTS, parse_style_mix
+from ..model.engine import KvKeys
 from ..types import JudgeDesign, QueryStyle
 
 
@@ -35,7 +36,7 @@ class GenerationConfig(BaseModel):
     n_threads: int | None = None
     n_gpu_layers: int = 0
     reencode_weights: bool = Field(True, description="on a CPU, compute a Q4_1 model as Q8_0 (faster)")
-    kv_keys: Literal["f16", "q8_0"] = Field("q8_0", description="how batched decoding caches attention keys")
+    kv_keys: KvKeys = Field("q8_0", description="how batched decoding caches attention keys")
     max_tokens: int | None = Field(
         None, ge=64, description="token cap per generation; default: the longest text the schema admits"
     )
