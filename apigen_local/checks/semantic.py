@@ -1,7 +1,9 @@
-"""Stage 3 of APIGen: do the executed calls serve the query? Deterministic coverage, then the model.
+"""Stage 3 of APIGen: do the executed calls serve the query? Deterministic checks, then the model.
 
-First :func:`~apigen_local.checks.coverage.check_coverage` (``unused_query_value``). Then, by
-the ``design``:
+First the deterministic head: :func:`~apigen_local.checks.request.check_request`
+(``not_a_request``), :func:`~apigen_local.checks.request.check_repeats` (``repeated_call``) and
+:func:`~apigen_local.checks.coverage.check_coverage` (``unused_query_value``). Then, by the
+``design``:
 
 - ``coverage`` (the default): nothing more. Measured on the default model (SmolLM2-135M), both
   model designs below cost correct rows and caught no wrong row that grounding and coverage let
@@ -29,6 +31,7 @@ from ..model.bounds import SchemaBounds
 from ..model.local import Completion, LocalModel
 from ..types import CallResult, CheckResult, FunctionCall, JudgeDesign, Tool
 from .coverage import check_coverage
+from .request import check_repeats, check_request
 
 MAX_ANSWER_CALLS = 4
 
@@ -118,9 +121,9 @@ class SemanticChecker:
               results: Sequence[CallResult], *, seed: int) -> Verdict:
         """The verdict on one executed row."""
         if self.coverage:
-            covered = check_coverage(query, calls)
-            if not covered.passed:
-                return Verdict(thought=covered.detail, passes=False, check=covered, raw="")
+            for head in (check_request(query, tools), check_repeats(query, calls), check_coverage(query, calls)):
+                if not head.passed:
+                    return Verdict(thought=head.detail, passes=False, check=head, raw="")
         if self.design == "agreement":
             return self.agreement(query, tools, calls, seed=seed)
         if self.design == "verdict":

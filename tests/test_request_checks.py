@@ -1,0 +1,60 @@
+"""The not-a-request and repeated-call checks, on rows the default model really wrote (issue 29)."""
+
+from __future__ import annotations
+
+import pytest
+
+from apigen_local.checks.request import NOT_A_REQUEST, REPEATED_CALL, check_repeats, check_request, is_request
+from apigen_local.checks.semantic import SemanticChecker
+from apigen_local.types import FunctionCall, Tool
+
+GCD = Tool(name="greatest_common_divisor", description="Finds the greatest common divisor of a list of whole numbers.",
+           parameters={"type": "object", "properties": {"numbers": {"type": "array", "items": {"type": "integer"}}},
+                       "required": ["numbers"]})
+SLUG = Tool(name="slugify", description="Turns a title into a URL slug of lowercase words joined by a separator.",
+            parameters={"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"]})
+TALLY = Tool(name="tally", description="Tallies votes per candidate.")
+
+
+@pytest.mark.parametrize("query", [
+    "The greatest common divisor of 10 and 11 is 11",  # a statement of the answer
+    "soulsearch",  # a bare word
+    "The best-fitting function to find the first appearance of Disney's Elsa is",
+    "Quarterly budget review",
+    "Finds the greatest common divisor of a list of whole numbers.",  # a function's description
+])
+def test_statements_and_fragments_are_not_requests(query: str) -> None:
+    verdict = check_request(query, [GCD, SLUG])
+    assert not verdict.passed and verdict.reason == NOT_A_REQUEST
+
+
+@pytest.mark.parametrize("query", [
+    "What is the greatest common divisor of 84, 126 and 210?",
+    "Make a slug of 'Hello World From Python' that uses underscores between words.",
+    "I weigh 72 kg and I am 1.78 m tall. What is my BMI?",
+    "Please convert 5 km to miles",
+    "Could you tell me how many days are between 2024-01-15 and 2024-12-25",
+    "Divide 365 by 24.",
+    "Tally the votes for Bob and Alice.",  # the verb the offered function's description opens with
+])
+def test_questions_and_instructions_are_requests(query: str) -> None:
+    assert is_request(query, [GCD, SLUG, TALLY])
+
+
+def test_a_call_repeated_without_being_asked_is_rejected() -> None:
+    call = FunctionCall(name="permutation_count", arguments={"n": 5, "k": 4})
+    verdict = check_repeats("How many ways can 4 of 5 runners finish?", [call, call, call])
+    assert not verdict.passed and verdict.reason == REPEATED_CALL
+    assert check_repeats("Compute permutations of 4 from 5, twice please.", [call, call]).passed
+    other = FunctionCall(name="permutation_count", arguments={"n": 6, "k": 4})
+    assert check_repeats("How many ways for 4 of 5, and 4 of 6?", [call, other]).passed
+
+
+def test_the_semantic_stage_runs_both_checks_before_coverage() -> None:
+    judge = SemanticChecker(None)
+    statement = judge.judge("The greatest common divisor of 10 and 11 is 11", [GCD],
+                            [FunctionCall(name="greatest_common_divisor", arguments={"numbers": [10, 11]})], [], seed=0)
+    assert statement.check.reason == NOT_A_REQUEST
+    call = FunctionCall(name="slugify", arguments={"title": "My Trip"})
+    repeated = judge.judge("Make a slug of 'My Trip'.", [SLUG], [call, call], [], seed=0)
+    assert repeated.check.reason == REPEATED_CALL
