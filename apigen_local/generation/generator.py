@@ -3,13 +3,14 @@ completion per request. The format checker validates the text afterwards, indepe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..model.bounds import SchemaBounds, bound_schema
 from ..model.local import Completion, LocalModel
 from ..types import Tool
-from .prompts import generation_messages
+from .prompts import Message, generation_messages, request_messages
 from .sampling import GenerationRequest
 
 
@@ -59,6 +60,27 @@ def output_schema(
     }
 
 
+def request_schema(bounds: SchemaBounds) -> dict[str, Any]:
+    """Calls-first: the ``{"query": ...}`` schema of the request the model writes for given calls."""
+    return {
+        "type": "object",
+        "properties": {"query": {"type": "string", "minLength": 8, "maxLength": bounds.query_max_chars}},
+        "required": ["query"],
+        "additionalProperties": False,
+    }
+
+
+def as_generation(request: GenerationRequest, completion: Completion) -> Completion:
+    """Calls-first: the model's request joined with the drawn calls, in the query-first output form,
+    so the format check reads both modes alike. An unreadable request is kept as it came."""
+    try:
+        query = json.loads(completion.text)["query"]
+    except (ValueError, KeyError, TypeError):
+        return completion
+    pair = {"query": query, "answers": [call.model_dump() for call in request.calls]}
+    return completion.model_copy(update={"text": json.dumps({"pairs": [pair]}, ensure_ascii=False)})
+
+
 class Generator:
     """Turns a :class:`GenerationRequest` into the model's raw, constrained output.
 
@@ -75,9 +97,17 @@ class Generator:
 
     def schema(self, request: GenerationRequest) -> dict[str, Any]:
         """The output schema for ``request``."""
+        if request.calls:
+            return request_schema(self.bounds)
         return output_schema(request.tools, min_calls=request.min_calls,
                              max_calls=request.max_calls, bounds=self.bounds,
                              answers_first=self.answers_first)
+
+    def messages(self, request: GenerationRequest) -> list[Message]:
+        """The prompt for ``request``: the calls-first one when its calls are already drawn."""
+        if request.calls:
+            return request_messages(request)
+        return generation_messages(request, answers_first=self.answers_first)
 
     def prepare(self, requests: Iterable[GenerationRequest]) -> None:
         """Compile the constraints of upcoming ``requests`` in the background (see
@@ -87,18 +117,17 @@ class Generator:
     def generate_many(self, requests: Sequence[GenerationRequest], *, batch: int = 8) -> list[Completion]:
         """One constrained completion per request, ``batch`` decoded at once (see
         :meth:`LocalModel.complete_json_many`); in order. The format checker validates each."""
-        return self.model.complete_json_many(
-            [(generation_messages(r, answers_first=self.answers_first), self.schema(r)) for r in requests],
+        completions = self.model.complete_json_many(
+            [(self.messages(r), self.schema(r)) for r in requests],
             max_tokens=self.max_tokens, temperature=self.temperature,
             seeds=[r.sample_seed for r in requests], batch=batch,
         )
+        return [as_generation(r, c) if r.calls else c for r, c in zip(requests, completions, strict=True)]
 
     def generate(self, request: GenerationRequest) -> Completion:
         """One constrained completion for ``request``."""
-        return self.model.complete_json(
-            generation_messages(request, answers_first=self.answers_first),
-            self.schema(request),
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            seed=request.sample_seed,
+        completion = self.model.complete_json(
+            self.messages(request), self.schema(request), max_tokens=self.max_tokens,
+            temperature=self.temperature, seed=request.sample_seed,
         )
+        return as_generation(request, completion) if request.calls else completion

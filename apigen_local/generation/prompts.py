@@ -37,6 +37,16 @@ STYLE_INSTRUCTIONS: dict[str, str] = {
     ),
 }
 
+REQUEST_SYSTEM = """\
+You write training data for function-calling assistants. You are given some functions and the \
+calls an assistant made. Write the message a real user typed that these calls answer, as JSON.
+
+Rules:
+- The message is a question or an instruction to the assistant, in plain, natural English.
+- It asks for exactly what the calls do: one ask for each call.
+- It states every argument value the calls use, in the same or an equivalent form.
+- It never names the functions or the arguments."""
+
 JUDGE_SYSTEM = """\
 You check the quality of training data for function-calling assistants. You see a user \
 request, the function calls another model chose for it, and what those calls returned when \
@@ -136,6 +146,27 @@ def generation_messages(request: GenerationRequest, *, answers_first: bool = Fal
         messages += _example_turns(example, answers_first=answers_first)
     messages.append({"role": "user", "content": _task(request.style, request.tools,
                                                       request.min_calls, request.max_calls)})
+    return messages
+
+
+def _request_task(tools: Sequence[Tool], calls: Sequence[FunctionCall]) -> str:
+    shown = json.dumps([call.model_dump() for call in calls], ensure_ascii=False)
+    return (f"Functions:\n{describe_tools(tools)}\n\nCalls:\n{shown}\n\n"
+            "Write the user's message that asks for exactly these calls. Reply with the JSON only.")
+
+
+def request_messages(request: GenerationRequest) -> list[Message]:
+    """Calls-first: the chat messages that ask the model for the request ``request.calls`` answer.
+
+    Each few-shot example shows its own functions and calls, then its request as the reply.
+    """
+    messages: list[Message] = [{"role": "system", "content": REQUEST_SYSTEM}]
+    for example in request.examples:
+        tools = [normalize_tool(spec) for spec in json.loads(example.tools)]
+        calls = [FunctionCall.model_validate(call) for call in json.loads(example.answers)]
+        messages += [{"role": "user", "content": _request_task(tools, calls)},
+                     {"role": "assistant", "content": json.dumps({"query": example.query}, ensure_ascii=False)}]
+    messages.append({"role": "user", "content": _request_task(request.tools, request.calls)})
     return messages
 
 

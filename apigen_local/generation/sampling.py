@@ -10,12 +10,17 @@ import json
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
-from ..types import QueryStyle, Tool
+from ..types import FunctionCall, QueryStyle, Tool
+from .calls_first import ValuePools, sample_calls
 
+#: ``query_first``: the model writes the request and its calls; ``calls_first``: the calls are
+#: drawn first (:mod:`.calls_first`) and the model writes only the request.
+GenerationMode = Literal["query_first", "calls_first"]
 ALL_STYLES: tuple[QueryStyle, ...] = ("simple", "multiple", "parallel", "parallel_multiple")
 DEFAULT_STYLE_WEIGHTS: dict[QueryStyle, float] = {
     "simple": 0.3,
@@ -69,6 +74,7 @@ class GenerationRequest(BaseModel):
     examples: list[FewShotExample]
     min_calls: int
     max_calls: int
+    calls: list[FunctionCall] = Field(default_factory=list)  # calls-first: the calls the request must ask for
 
     @property
     def sample_seed(self) -> int:
@@ -147,9 +153,18 @@ class RequestSampler:
         styles: Mapping[QueryStyle, float] | None = None,
         n_examples: int = 3,
         example_group: int = 1,
+        mode: GenerationMode = "query_first",
     ) -> None:
         if not tools:
             raise ConfigError("no tools to sample from")
+        self.mode = mode
+        self.pools = ValuePools(example.answers for example in examples)
+        if mode == "calls_first":  # only functions whose every required argument can be drawn
+            probe = random.Random(0)
+            tools = [t for t in tools if sample_calls(probe, "simple", [t], self.pools, 1, 1)]
+            if not tools:
+                raise ConfigError("calls-first: no function of the library has arguments that can be "
+                                  "drawn; add seed rows that call them (--seed-file)")
         self.tools = list(tools)
         self.examples = list(examples)
         self.seed = seed
@@ -177,6 +192,15 @@ class RequestSampler:
         _row_random(self.seed, index // self.example_group, "examples").shuffle(order)
         others = [e for e in order if not e.functions & offered_names] or order
         examples = others[:self.n_examples]
+        calls: list[FunctionCall] = []
+        if self.mode == "calls_first":
+            calls = sample_calls(_row_random(self.seed, index, "calls"), style, offered, self.pools,
+                                 plan.min_calls, plan.max_calls)
+            # the calls are given, so nothing can be copied from a seed row that calls the same
+            # functions: it shows best how such calls are asked for
+            called = {call.name for call in calls}
+            similar = sorted((e for e in order if e.functions & called), key=lambda e: -len(e.functions & called))
+            examples = (similar + [e for e in others if e not in similar])[:self.n_examples]
         return GenerationRequest(
             index=index,
             seed=self.seed,
@@ -185,6 +209,7 @@ class RequestSampler:
             examples=examples,
             min_calls=plan.min_calls,
             max_calls=plan.max_calls,
+            calls=calls,
         )
 
 
