@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from apigen_local.checks.grounding import (
+    CUT_VALUE,
+    REUSED_VALUE,
+    UNASKED_FLAG,
     UNGROUNDED_ARGUMENT,
     check_grounding,
     normalise_text,
@@ -133,3 +136,86 @@ def test_check_grounding_names_call_argument_and_value() -> None:
     assert not bad.passed
     assert bad.reason == UNGROUNDED_ARGUMENT
     assert "power" in bad.detail and "'n'" in bad.detail and "5" in bad.detail
+
+
+SLUG = Tool(name="slugify", description="Turns a title into a URL slug.",
+            parameters={"type": "object", "properties": {"title": {"type": "string"}, "tags": {"type": "array"}}})
+
+
+def test_a_string_cut_at_the_bound_is_rejected_unless_the_query_states_it_whole() -> None:
+    title = "Ten things I learned about running a marathon in the rain"
+    cut = title[:16]  # "Ten things I lea": what a 16-character bound leaves
+    query = f"Make a slug for '{title}'."
+    at_word = "Ten things I"  # cut at a word boundary: plain grounding keeps it
+    assert check_grounding(query, [FunctionCall(name="slugify", arguments={"title": at_word})], [SLUG]).passed
+    assert check_grounding(query, [FunctionCall(name="slugify", arguments={"title": at_word})], [SLUG],
+                           string_bound=len(at_word)).reason == CUT_VALUE
+    assert check_grounding(query, [FunctionCall(name="slugify", arguments={"tags": [cut]})], [SLUG],
+                           string_bound=16).reason == CUT_VALUE
+    short = "Hello World, 123"  # stated whole, exactly at the bound
+    assert check_grounding(f"Slugify '{short}' please", [FunctionCall(name="slugify", arguments={"title": short})],
+                           [SLUG], string_bound=16).passed
+    assert check_grounding(query, [FunctionCall(name="slugify", arguments={"title": title})], [SLUG],
+                           string_bound=None).passed
+
+
+PERM = Tool(name="permutation_count", description="Counts ordered arrangements of k out of n items.",
+            parameters={"type": "object", "properties": {"n": {"type": "integer"}, "k": {"type": "integer"}}})
+COUNT = Tool(name="word_count", description="Counts the words of a text.",
+             parameters={"type": "object", "properties": {"text": {"type": "string"},
+                                                          "unique": {"type": "boolean", "default": False}}})
+
+
+@pytest.mark.parametrize(("query", "arguments", "passed"), [
+    ("Find the permutations of 28, with decreasing values.", {"n": 28, "k": 28}, False),  # real row, issue 29
+    ("How many ways can 5 of 5 runners finish?", {"n": 5, "k": 5}, True),  # stated twice
+    ("In how many orders can 10 people sit on 10 chairs?", {"n": 10.0, "k": 10}, True),
+    ("How many ways to pick 1,000 of 1000 things in order?", {"n": 1000, "k": 1000}, True),
+    ("Count the ordered arrangements of the letters", {"n": 1, "k": 1}, False),  # 0/1 pass-on, reused
+])
+def test_one_value_in_several_arguments_needs_as_many_mentions(query: str, arguments: dict, passed: bool) -> None:
+    result = check_grounding(query, [FunctionCall(name="permutation_count", arguments=arguments)], [PERM])
+    assert result.passed is passed
+    if not passed:
+        assert result.reason == REUSED_VALUE and "n, k" in result.detail
+
+
+def test_reused_text_values_are_compared_after_normalising() -> None:
+    days = Tool(name="days_between", description="Days between two dates.",
+                parameters={"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}})
+    call = FunctionCall(name="days_between", arguments={"a": "2021-01-01", "b": "2021-01-01"})
+    assert check_grounding("How many days until 2021-01-01?", [call], [days]).reason == REUSED_VALUE
+
+
+@pytest.mark.parametrize(("query", "unique", "passed"), [
+    ("How many words are there in the title 'The Great Gatsby'?", True, False),  # real row, issue 29
+    ("How many words are there in the title 'The Great Gatsby'?", False, True),  # the default
+    ("How many unique words are there in 'The Great Gatsby'?", True, True),
+])
+def test_a_non_default_flag_needs_the_query_to_name_it(query: str, unique: bool, passed: bool) -> None:
+    call = FunctionCall(name="word_count", arguments={"text": "The Great Gatsby", "unique": unique})
+    result = check_grounding(query, [call], [COUNT])
+    assert result.passed is passed
+    if not passed:
+        assert result.reason == UNASKED_FLAG
+
+
+@pytest.mark.parametrize(("query", "value"), [
+    ("What force acts on a charge of 1.6 x 10^-19 C in a field of 300 N/C?", 1.6e-19),
+    ("Use Avogadro's number, 6.022\u00d710^23.", 6.022e23),
+    ("Scale it by 2.5 * 10^(-3).", 2.5e-3),
+    ("The mass is 9.11e-31 kg.", 9.11e-31),
+])
+def test_scientific_notation_grounds_its_value(query: str, value: float) -> None:
+    assert value_grounded(value, query)
+    assert not value_grounded(value * 10, query)
+
+
+def test_a_flag_is_also_named_by_the_words_its_description_adds() -> None:
+    tool = COUNT.model_copy(update={"parameters": {"type": "object", "properties": {
+        "text": {"type": "string"},
+        "unique": {"type": "boolean", "default": False, "description": "Count each distinct word once."}}}})
+    call = FunctionCall(name="word_count", arguments={"text": "the cat and the hat", "unique": True})
+    # a hand-written seed row (examples/seed.jsonl) that the name alone would reject
+    assert check_grounding("How many distinct words are in 'the cat and the hat'?", [call], [tool]).passed
+    assert check_grounding("How many words are in 'the cat and the hat'?", [call], [tool]).reason == UNASKED_FLAG

@@ -10,18 +10,33 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
 - Numbers: grounded when the query states the same number, or the same number without its sign
   (direction words such as "back", "before", "minus" or "brakes" carry the sign), as:
   digits (separators allowed, glued to letters or units allowed: ``1,200``, ``5km``, ``ROT13``);
-  words (``twenty five``, ``a dozen``, ``half``, ``a fortnight``; periods per year: ``quarterly``
-  = 4, ``monthly`` = 12, ``weekly`` = 52, ``daily`` = 365); a percentage (``60%`` grounds 60 and
-  0.6); a fraction (``3/4`` grounds 0.75); with a scale (``10k``, ``2.5 million``, ``half a
+  scientific notation (``1.6 x 10^-19``, ``6.02e23``); words (``twenty five``, ``a dozen``,
+  ``half``, ``a fortnight``; periods per year: ``quarterly`` = 4, ``monthly`` = 12, ``weekly``
+  = 52, ``daily`` = 365); a percentage (``60%`` grounds 60 and 0.6); a fraction (``3/4`` grounds
+  0.75); with a scale (``10k``, ``2.5 million``, ``half a
   million``); or converted from the unit written next to it, between seconds, minutes, hours,
   days and weeks, millimetres, centimetres, metres and kilometres, grams and kilograms (``185
   cm`` grounds 1.85, ``an hour and a half`` grounds 90, ``a week`` grounds 7).
 - Clock times ``HH:MM``: grounded when the query states the time (``14:30``, ``2:30 pm``, ``noon``).
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
-- Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
+- Passed on to the semantic stage, since the text alone cannot judge them: nulls, booleans (but
+  see ``unasked_flag`` below),
   values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
   0 and 1 (usually implied: "starts at rest", "a file"), and strings with no letter or digit
   (separators such as ``","`` or ``"_"``).
+
+Two more rules catch values in the wrong place (measured on the labelled real rows of issue 29):
+
+- ``reused_value``: one call passes the same value to two or more arguments (``permutation_count(n=28,
+  k=28)``, ``split_bill(15, 15, 15)``) while the query states that value fewer times.
+- ``unasked_flag``: a boolean other than the parameter's default (any boolean, when it has none)
+  needs the query to use a word of the parameter's name or one its description adds to the
+  function's (``unique=true``, "count each distinct word once", needs "unique" or "distinct").
+
+A string exactly as long as the generation bound (``max_string_chars``, see
+:mod:`apigen_local.model.bounds`) was most likely cut there by the constraint: it is grounded
+only when the query states it whole, followed by no further letter, digit or word (reason
+``cut_value``).
 
 Everything else a query implies without stating it (``k`` = 3 for "gold, silver and bronze", a
 country's calling code) is rejected: grounding prefers a false reject to an invented value.
@@ -39,6 +54,9 @@ from typing import Any, Final
 from ..types import CheckResult, FunctionCall, Tool
 
 UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
+CUT_VALUE: Final = "cut_value"
+REUSED_VALUE: Final = "reused_value"
+UNASKED_FLAG: Final = "unasked_flag"
 _MAX_SHOWN = 80
 
 _UNITS = {
@@ -65,6 +83,10 @@ _MONTHS = {
 _NUMBER_RE = re.compile(
     r"(?<![\d.^])[-+]?(?:\d{1,3}(?:[, ]\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?\s*(%|percent)?"
 )
+#: scientific notation: ``1.6 x 10^-19``, ``1.6 times 10^(-19)`` (also with the multiplication
+#: sign), ``6.02 * 10^23``, ``1.6e-19``
+_SCIENTIFIC_RE = re.compile(
+    r"(?<![\d.])(\d+(?:\.\d+)?)\s*(?:(?:[x\u00d7*]|times)\s*10\s*(?:\^|\*\*)\s*\(?\s*|[eE])([-+\u2212]?\d{1,3})\b")
 _SCALE_WORDS = {"k": 1e3, "thousand": 1e3, "million": 1e6, "billion": 1e9, "bn": 1e9}
 #: unit word -> (dimension, size in the dimension's base unit)
 UNITS_OF_MEASURE: dict[str, tuple[str, float]] = {
@@ -198,6 +220,7 @@ def query_numbers(query: str) -> set[float]:
     words = normalise_text(query.replace("semi-", "semi").replace("-", " ")).split()
     found |= _word_numbers(words)
     found |= _quantities(query)
+    found |= {float(m[1]) * 10.0 ** int(m[2].replace("\u2212", "-")) for m in _SCIENTIFIC_RE.finditer(query)}
     return found
 
 
@@ -250,7 +273,7 @@ def query_times(query: str) -> set[tuple[int, int]]:
 
 def _same_number(value: float, candidates: set[float]) -> bool:
     """Whether ``value``, or its size without the sign, is one of ``candidates``."""
-    return any(math.isclose(abs(value), abs(c), rel_tol=1e-9, abs_tol=1e-9) for c in candidates)
+    return any(math.isclose(abs(value), abs(c), rel_tol=1e-9) for c in candidates)
 
 
 def _number_of(text: str) -> float | None:
@@ -300,13 +323,105 @@ def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None)
     return False
 
 
-def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool]) -> CheckResult:
-    """Fail on the first argument value of ``calls`` that ``query`` does not support."""
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    return []
+
+
+def stated_whole(value: str, query: str) -> bool:
+    """Whether ``query`` states ``value`` and does not go on with more of the same text after it."""
+    text, part = query.casefold(), value.casefold()
+    start = text.find(part)
+    while start >= 0:
+        rest = text[start + len(part):]
+        if not re.match(r"\s*[^\W_]", rest):
+            return True
+        start = text.find(part, start + 1)
+    return False
+
+
+def _value_key(value: Any) -> tuple[str, Any] | None:
+    """What two argument values compare equal by: the number they state, or their normalised text."""
+    if isinstance(value, bool) or value is None or isinstance(value, list | dict):
+        return None
+    number = float(value) if isinstance(value, int | float) else _number_of(str(value).strip())
+    if number is not None:
+        return ("number", number)
+    text = normalise_text(str(value))
+    return ("text", text) if text else None
+
+
+def _times_stated(key: tuple[str, Any], query: str) -> int:
+    """How many times ``query`` states the value of ``key`` (see :func:`_value_key`)."""
+    kind, value = key
+    if kind == "text":
+        return f" {normalise_text(query)} ".count(f" {value} ")
+    stated = (_number_of(text) for text in re.findall(r"\d+(?:[.,]\d+)*", query))
+    return sum(1 for number in stated if number is not None and math.isclose(number, abs(value)))
+
+
+def reused_value(query: str, call: FunctionCall) -> str | None:
+    """The first value ``call`` passes to more arguments than ``query`` states it, or ``None``."""
+    by_key: dict[tuple[str, Any], list[str]] = {}
+    for name, value in call.arguments.items():
+        key = _value_key(value)
+        if key is not None:
+            by_key.setdefault(key, []).append(name)
+    for key, names in by_key.items():
+        if len(names) > 1 and _times_stated(key, query) < len(names):
+            return ", ".join(names)
+    return None
+
+
+_FLAG_STOP_WORDS = {"each", "once", "from", "with", "that", "this", "instead", "only", "same", "every", "when",
+                    "than", "into", "also", "which", "their", "them", "they", "then", "whether", "true", "false"}
+
+
+def flag_words(name: str, schema: dict[str, Any], tool: Tool | None) -> set[str]:
+    """The words that name a boolean parameter: those of its name, and those of its description that
+    the function's own name and description do not use (``unique``: "count each distinct word
+    once" gives "distinct", "ignoring", "case")."""
+    own = set(singular(normalise_text(f"{tool.name} {tool.description}".replace("_", " "))).split()) if tool else set()
+    described = singular(normalise_text(str(schema.get("description", "")))).split()
+    words = {singular(part) for part in name.casefold().split("_") if len(part) >= 3}
+    return words | {w for w in described if len(w) >= 4 and w not in own and w not in _FLAG_STOP_WORDS}
+
+
+def flag_asked(name: str, value: bool, schema: dict[str, Any], query: str, tool: Tool | None = None) -> bool:
+    """Whether a boolean argument is the parameter's default, or the query uses a word that names it."""
+    if "default" in schema and schema["default"] == value:
+        return True
+    return bool(flag_words(name, schema, tool) & set(singular(normalise_text(query)).split()))
+
+
+def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool], *,
+                    string_bound: int | None = None) -> CheckResult:
+    """Fail on the first argument value of ``calls`` that ``query`` does not support, that sits
+    in the wrong place, or that was cut at ``string_bound`` characters (the bound the rows were
+    generated under; ``None`` for rows written without one)."""
     params = {t.name: t.parameters.get("properties", {}) for t in tools}
+    by_name = {t.name: t for t in tools}
     for call in calls:
         props = params.get(call.name)
         props = props if isinstance(props, dict) else {}
+        reused = reused_value(query, call)
+        if reused:
+            return CheckResult.fail(REUSED_VALUE, f"{call.name}: arguments {reused} share one value the query "
+                                                  f"states fewer times.")
         for name, value in call.arguments.items():
+            schema = props.get(name) if isinstance(props.get(name), dict) else {}
+            if isinstance(value, bool) and not flag_asked(name, value, schema, query, by_name.get(call.name)):
+                return CheckResult.fail(UNASKED_FLAG, f"{call.name}: {name}={str(value).lower()} is not the default "
+                                                      f"and the query never asks for {name!r}.")
+            for text in _strings(value):
+                if string_bound and len(text) >= string_bound and not stated_whole(text, query):
+                    return CheckResult.fail(CUT_VALUE, f"{call.name}: argument {name!r} stops at the "
+                                                       f"{string_bound}-character bound mid-text.")
             if not value_grounded(value, query, props.get(name)):
                 shown = repr(value)
                 shown = shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
