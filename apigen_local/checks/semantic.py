@@ -2,8 +2,9 @@
 
 First the deterministic head: :func:`~apigen_local.checks.request.check_request`
 (``not_a_request``), :func:`~apigen_local.checks.request.check_repeats` (``repeated_call``) and
-:func:`~apigen_local.checks.coverage.check_coverage` (``unused_query_value``). Then, by the
-``design``:
+:func:`~apigen_local.checks.coverage.check_coverage` (``unused_query_value``). With a model, the
+function-fit check (:mod:`~apigen_local.checks.fit`, ``wrong_function``) compares the called
+functions with the library's others. Then, by the ``design``:
 
 - ``coverage`` (the default): nothing more. Measured on the default model (SmolLM2-135M), both
   model designs below cost correct rows and caught no wrong row that grounding and coverage let
@@ -31,6 +32,7 @@ from ..model.bounds import SchemaBounds
 from ..model.local import Completion, LocalModel
 from ..types import CallResult, CheckResult, FunctionCall, JudgeDesign, Tool
 from .coverage import check_coverage
+from .fit import DEFAULT_MARGIN, check_fit
 from .request import check_repeats, check_request
 
 MAX_ANSWER_CALLS = 4
@@ -107,10 +109,13 @@ class SemanticChecker:
     """Judges rows; the model designs use an already loaded :class:`LocalModel` (the generator's own)."""
 
     def __init__(self, model: LocalModel | None, *, design: JudgeDesign = "coverage", coverage: bool = True,
-                 max_tokens: int | None = None, temperature: float = 0.0, result_chars: int = 400) -> None:
+                 max_tokens: int | None = None, temperature: float = 0.0, result_chars: int = 400,
+                 library: Sequence[Tool] = (), fit_margin: float | None = DEFAULT_MARGIN) -> None:
         if model is None and design != "coverage":
             raise ValueError(f"the {design} design needs a model")
         self.model = model
+        self.library = list(library)  # the functions the fit check compares the called ones with
+        self.fit_margin = fit_margin  # None: no fit check
         self.design = design
         self.coverage = coverage
         self.max_tokens = max_tokens
@@ -124,6 +129,10 @@ class SemanticChecker:
             for head in (check_request(query, tools), check_repeats(query, calls), check_coverage(query, calls)):
                 if not head.passed:
                     return Verdict(thought=head.detail, passes=False, check=head, raw="")
+        if self.model is not None and self.fit_margin is not None:
+            fit = check_fit(self.model, query, calls, [*self.library, *tools], self.fit_margin)
+            if not fit.passed:
+                return Verdict(thought=fit.detail, passes=False, check=fit, raw="")
         if self.design == "agreement":
             return self.agreement(query, tools, calls, seed=seed)
         if self.design == "verdict":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -22,7 +23,9 @@ from pydantic import BaseModel
 from ..errors import ConstraintError, ModelError
 from .bounds import max_json_bytes
 from .engine import KV_KEY_TYPES, KvKeys
+from .engine import prompt_tokens as tokenize_prompt
 from .files import check_gguf
+from .scorer import ContinuationScorer
 from .weights import gguf_file_type, needs_reencoding, reencoded_q8_0
 
 if TYPE_CHECKING:
@@ -149,6 +152,7 @@ class LocalModel:
                                   f"choose one of {', '.join(CONSTRAINT_BACKENDS)}")
         self.constraint_backend = constraint_backend
         self._engine: Any = None  # the BatchEngine of complete_json_many, made on first use
+        self._scorer: ContinuationScorer | None = None  # made on the first score_after
         self._llg_tokenizer: Any = None
         self._grammars: OrderedDict[str, str] = OrderedDict()
         if verify:
@@ -167,6 +171,9 @@ class LocalModel:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        if self._scorer is not None:
+            self._scorer.close()
+            self._scorer = None
         self._compiling.clear()
         self._constraints.clear()
         close = getattr(self._llama, "close", None)
@@ -201,6 +208,17 @@ class LocalModel:
     def render(self, messages: Sequence[dict[str, str]]) -> str:
         """The prompt text for ``messages``, through the model's own chat template."""
         return self._template(messages=list(messages)).prompt
+
+    def score_after(self, prompts: Sequence[Sequence[dict[str, str]]], text: str) -> list[float]:
+        """For each chat prompt, the mean log-probability per token of ``text`` as the assistant's
+        reply (see :class:`~apigen_local.model.scorer.ContinuationScorer`)."""
+        if self._scorer is None:
+            self._scorer = ContinuationScorer(self._llama, n_threads=self.n_threads)
+        continuation = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if not continuation:
+            return [-math.inf for _ in prompts]
+        return [self._scorer.mean_logprob(tokenize_prompt(self._llama, self.render(p)), continuation)
+                for p in prompts]
 
     # -- constrained generation -------------------------------------------------------------
     def constraint(self, schema: dict[str, Any]) -> JsonConstraint:
