@@ -119,14 +119,19 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     given = {
         "library": args.library, "model": args.model, "rows": args.rows, "out_dir": args.out,
         "seed": args.seed, "styles": args.styles, "seed_file": args.seed_file,
+        "mode": args.mode.replace("-", "_") if args.mode else None,
         "n_examples": args.n_examples, "lenient": args.lenient or None, "n_ctx": args.n_ctx,
         "n_threads": args.threads, "n_gpu_layers": args.gpu_layers,
         "temperature": args.temperature, "call_timeout": args.call_timeout,
+        "max_string_chars": args.max_string_chars, "max_list_items": args.max_list_items,
         "max_containers": args.max_containers, "batch_rows": args.batch_rows,
         "grounding": False if args.no_grounding else None,
         "semantic": False if args.no_semantic else None, "judge": args.judge,
+        "fit_margin": args.fit_margin,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
+    if args.no_fit:
+        overrides["fit_margin"] = None
     if args.config:
         config = GenerationConfig.from_file(args.config, **overrides)
     elif "library" not in overrides:
@@ -169,6 +174,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
     from .run.calibrate import calibrate
 
+    if args.labels:
+        return _calibrate_labels(args)
+    if not args.library:
+        raise ConfigError("give --library FILE (the functions the correct rows call), or --labels FILE")
     rows = args.rows or _seed_file_next_to(args.library)
     calibration = calibrate(
         args.library, rows, model=args.model, out_dir=args.out, judge=args.judge, seed=args.seed,
@@ -188,6 +197,46 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if calibration.weak_judge:
         print("warning: the semantic stage catches fewer than half of the wrong rows with this model")
     print(f"calibration: {Path(args.out) / 'calibration.json'}")
+    return 0
+
+
+def _calibrate_labels(args: argparse.Namespace) -> int:
+    """``calibrate --labels FILE``: precision and recall of the checks on labelled real rows."""
+    from contextlib import ExitStack
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from .model.files import find_model
+    from .run.files import write_atomic
+    from .run.labels import LabelReport, figures_table, measure, read_labelled, save_for_model
+
+    rows = read_labelled(args.labels)
+    model_file = find_model(args.model).resolve()
+    with ExitStack() as stack:
+        judge = None
+        if args.library:  # the function-fit check compares with the library's functions
+            from .checks.semantic import SemanticChecker
+            from .model.local import LocalModel
+            from .tools import load_library
+
+            tools = load_library(args.library).tools
+            model = stack.enter_context(LocalModel(model_file, n_ctx=args.n_ctx or 2048, n_threads=args.threads,
+                                                   n_gpu_layers=args.gpu_layers or 0))
+            judge = SemanticChecker(model, library=tools)
+        figures = measure(rows, judge=lambda row: judge)
+    report = LabelReport(model=model_file.stem, model_file=str(model_file),
+                         labels_file=str(Path(args.labels).resolve()),
+                         measured=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), figures=figures)
+    print(f"model: {report.model}  labels: {report.labels_file}")
+    if judge is None:
+        print("function fit not measured (it needs the functions to compare with: add --library LIB)")
+    for line in figures_table(report.figures):
+        print(line)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "labels.json", report.model_dump_json(indent=2))
+    save_for_model(report)
+    print(f"figures: {out / 'labels.json'} (stats.json and report.html of later runs of this model show them)")
     return 0
 
 
@@ -359,6 +408,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, help="seed for sampling and decoding (default: 0)")
     generate.add_argument("--styles", help="style mix, e.g. 'simple=2,multiple,parallel,parallel_multiple'")
     generate.add_argument("--seed-file", help="few-shot rows in xlam-60k JSONL")
+    generate.add_argument("--mode", choices=("query-first", "calls-first"),
+                          type=lambda text: text.replace("_", "-"),
+                          help="query-first (default): the model writes request and calls; calls-first: "
+                               "the calls are drawn, the model writes the request")
+    generate.add_argument("--max-string-chars", type=int,
+                          help="longest string argument the model may write (default: 48; a value cut there "
+                               "is rejected)")
+    generate.add_argument("--max-list-items", type=int, help="longest list argument the model may write (default: 4)")
     generate.add_argument("--n-examples", type=int, help="few-shot examples per prompt (default: 3)")
     generate.add_argument("--config", help="settings from a .toml, .yaml or .json file")
     generate.add_argument("--lenient", action="store_true", help="skip undescribable functions")
@@ -368,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--no-grounding", action="store_true",
                           help="skip argument grounding (values must be stated in the query)")
     generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")
+    generate.add_argument("--fit-margin", type=float,
+                          help="function fit: how much better (mean log-probability per token) the called "
+                               "functions must explain the request than the library's others (default: 0.3)")
+    generate.add_argument("--no-fit", action="store_true", help="skip the function-fit check")
     generate.add_argument("--judge", choices=("coverage", "verdict", "agreement"),
                           help="semantic design: coverage only, or coverage then the model (default: coverage)")
     _add_machine_options(generate)
@@ -394,7 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate = commands.add_parser(
         "calibrate", help="measure how often each stage keeps correct rows and rejects perturbed ones"
     )
-    calibrate.add_argument("--library", required=True, help="Python file or module the rows call")
+    calibrate.add_argument("--library", help="Python file or module the rows call (not with --labels)")
+    calibrate.add_argument("--labels", help="labelled real rows (docs/labelling.md): report the checks' precision and "
+                                            "recall on them, with Wilson 95 %% intervals; needs no model run")
     calibrate.add_argument("--rows", help="correct rows in xlam-60k JSONL (default: seed.jsonl beside the library)")
     calibrate.add_argument("--model", help="GGUF path (default: $APIGEN_MODEL or models/)")
     calibrate.add_argument("--judge", choices=("coverage", "verdict", "agreement"), default="verdict",

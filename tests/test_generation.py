@@ -262,3 +262,17 @@ def test_the_shared_prompt_prefix_is_taken_from_the_kv_cache(local_model) -> Non
     cold = local_model.complete_text([system, {"role": "user", "content": "another one"}],
                                      max_tokens=4)
     assert cold.cached_tokens == 0
+
+
+def test_value_bounds_are_settings_that_reach_the_schema_and_the_run_identity() -> None:
+    from apigen_local.run.config import GenerationConfig
+    from apigen_local.run.pipeline import build_generator
+
+    cfg = GenerationConfig(library=str(EXAMPLE_LIBRARY), max_string_chars=20, max_list_items=7)
+    tools = load_library(EXAMPLE_LIBRARY).tools
+    generator = build_generator(cfg, None)  # type: ignore[arg-type]  # the schema needs no model
+    schema = json.dumps(output_schema(tools, min_calls=1, max_calls=1, bounds=generator.bounds))
+    assert '"maxLength": 20' in schema and '"maxItems": 7' in schema and '"maxLength": 48' not in schema
+    assert cfg.identity()["max_string_chars"] == 20 and cfg.identity()["max_list_items"] == 7
+    with pytest.raises(ValueError):
+        GenerationConfig(library="x", max_string_chars=2)

@@ -142,23 +142,25 @@ def test_every_common_quantization_decodes(kind: str, tiny_model_path: Path, tmp
 def test_default_model_generates_executes_and_judges(default_model_path: Path, tmp_path: Path) -> None:
     # grounding off: this test follows rows through the sandbox and the judge, and a small model
     # invents most values (test_grounding_rejects_invented_values covers the grounding stage)
-    result = generate_dataset(EXAMPLE_LIBRARY, default_model_path, 6, out_dir=tmp_path, seed=1,
-                              seed_file=str(EXAMPLE_SEEDS), grounding=False, judge="verdict")
+    # function fit off: this test follows rows to the model's verdict (test_fit.py covers the fit check)
+    result = generate_dataset(EXAMPLE_LIBRARY, default_model_path, 10, out_dir=tmp_path, seed=1,
+                              seed_file=str(EXAMPLE_SEEDS), grounding=False, judge="verdict", fit_margin=None)
     records = list(read_records(result.records_path))
-    assert len(records) == 6
+    assert len(records) == 10
     assert all(r.format_check.passed for r in records)  # the constraint holds on a real vocabulary
     queries = [r.query or "" for r in records]
     # real sentences, not fragments or digits: batched sampling is not bit-for-bit repeatable across
-    # runs, and the 135M model writes an odd fragment now and then, so one row in six may miss
+    # runs, and the 135M model writes an odd fragment now and then, so one row in five may miss
     wordy = [q for q in queries if len(q.split()) >= 3 and sum(c.isalpha() for c in q) > len(q) / 2]
-    assert len(wordy) >= 5, queries
+    assert len(wordy) >= 8, queries
     assert not any("the request" in q.casefold() for q in queries)  # nothing copied from the prompt
-    assert len({q.casefold() for q in queries}) >= 5
+    assert len({q.casefold() for q in queries}) >= 8
     executed = [r for r in records if r.execution_check is not None]
     judged = [r for r in records if r.semantic_check is not None]
     assert executed and judged, "no row reached the sandbox and the judge"
-    # each judged row failed coverage before the model was asked, or carries the model's verdict
-    assert all(r.raw_verdict or r.semantic_check.reason == "unused_query_value" for r in judged)
+    # each judged row failed a model-free check before the model was asked, or carries its verdict
+    model_free = {"unused_query_value", "not_a_request", "repeated_call"}
+    assert all(r.raw_verdict or r.semantic_check.reason in model_free for r in judged)
     assert any(r.raw_verdict for r in judged), "the model judged no row"
 
 

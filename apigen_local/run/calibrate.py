@@ -82,7 +82,7 @@ def calibrate(
         outcomes = checked_rows(lib, rows_file, sandbox, seed=seed, limit=limit)
         loaded = model if isinstance(model, LocalModel) else stack.enter_context(LocalModel(
             find_model(model), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed))
-        judge_rows(outcomes, SemanticChecker(loaded, design=judge), seed=seed, progress=progress)
+        judge_rows(outcomes, SemanticChecker(loaded, design=judge, library=lib.tools), seed=seed, progress=progress)
     figures, dropped = tally(outcomes)
     positives = sum(o.row.positive for o in outcomes)
     calibration = Calibration(

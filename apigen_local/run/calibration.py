@@ -57,12 +57,12 @@ class Calibration(BaseModel):
 
 
 # -- the per-model cache -------------------------------------------------------------------------
-def cache_path(model_file: str | Path) -> Path:
-    """Where the latest calibration of ``model_file`` is kept (keyed by its path and size)."""
+def cache_path(model_file: str | Path, kind: str = "calibration") -> Path:
+    """Where the latest figures of ``kind`` for ``model_file`` are kept (keyed by its path and size)."""
     path = Path(model_file).resolve()
     size = path.stat().st_size if path.exists() else 0
     key = hashlib.sha256(f"{path}:{size}".encode()).hexdigest()[:16]
-    return cache_dir("calibration") / f"{path.stem}-{key}.json"
+    return cache_dir(kind) / f"{path.stem}-{key}.json"
 
 
 def save_for_model(calibration: Calibration) -> None:

@@ -8,8 +8,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..checks.fit import DEFAULT_MARGIN
 from ..errors import ConfigError
-from ..generation.sampling import DEFAULT_STYLE_WEIGHTS, parse_style_mix
+from ..generation.sampling import DEFAULT_STYLE_WEIGHTS, GenerationMode, parse_style_mix
+from ..model.bounds import ARRAY_MAX_ITEMS, STRING_MAX_CHARS, SchemaBounds
 from ..model.engine import KvKeys
 from ..types import JudgeDesign, QueryStyle
 
@@ -26,6 +28,8 @@ class GenerationConfig(BaseModel):
     seed: int = 0
     styles: dict[QueryStyle, float] = Field(default_factory=lambda: dict(DEFAULT_STYLE_WEIGHTS))
     seed_file: str | None = Field(None, description="few-shot rows in xlam-60k JSONL")
+    mode: GenerationMode = Field("query_first", description="query_first, or calls_first: calls drawn, "
+                                                            "the model writes only the request")
     n_examples: int = Field(3, ge=0, le=10)
     # the rows of a batch share one shuffled order of the seed examples, so they mostly share
     # their few-shot block and evaluate it once (benchmarks/README.md); 1: each row draws its own
@@ -41,6 +45,10 @@ class GenerationConfig(BaseModel):
         None, ge=64, description="token cap per generation; default: the longest text the schema admits"
     )
     temperature: float = Field(0.7, ge=0.0, le=2.0)
+    # bounds on generated values (model/bounds.py): the constraint stops every string and list there
+    max_string_chars: int = Field(STRING_MAX_CHARS, ge=8, le=4096,
+                                  description="longest string argument the model may write")
+    max_list_items: int = Field(ARRAY_MAX_ITEMS, ge=1, le=256, description="longest list argument")
     # sandbox
     call_timeout: float = Field(5.0, gt=0)
     max_containers: int = Field(2, ge=1)
@@ -55,6 +63,8 @@ class GenerationConfig(BaseModel):
     grounding: bool = Field(True, description="reject argument values the query does not state")
     semantic: bool = Field(True, description="run the semantic checker")
     judge: JudgeDesign = Field("coverage", description="semantic design: coverage, verdict or agreement")
+    fit_margin: float | None = Field(DEFAULT_MARGIN, description="function fit: how much better the called "
+                                     "functions must explain the request than the others (None: off)")
     result_chars: int = Field(400, ge=50)
 
     @field_validator("styles", mode="before")
@@ -62,10 +72,16 @@ class GenerationConfig(BaseModel):
     def _parse_styles(cls, value: Any) -> Any:
         return parse_style_mix(value) if isinstance(value, str) else value
 
+    def bounds(self) -> SchemaBounds:
+        """The value bounds of generated rows."""
+        return SchemaBounds(string_max_chars=self.max_string_chars, array_max_items=self.max_list_items)
+
     def identity(self) -> dict[str, Any]:
         """The settings that decide row contents; a resumed run must match them."""
-        return self.model_dump(include={"library", "seed", "styles", "seed_file", "n_examples", "example_group",
-                                        "max_tokens", "temperature", "grounding", "semantic", "judge"})
+        return self.model_dump(include={"library", "seed", "styles", "seed_file", "mode", "n_examples", "example_group",
+                                        "max_tokens", "temperature",
+                                        "max_string_chars", "max_list_items", "grounding", "semantic", "judge",
+                                        "fit_margin"})
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> GenerationConfig:

@@ -31,6 +31,8 @@ from .batch_runner import BatchRunner, ProgressReporter
 from .calibration import Calibration, load_for_model
 from .config import GenerationConfig, build_config
 from .files import RunFiles
+from .labels import LabelReport
+from .labels import load_for_model as load_label_report
 from .report import write_report_or_warn
 from .stats import RunStats, compute_stats
 
@@ -92,8 +94,10 @@ class Pipeline:
         cfg = self.config
         started = time.perf_counter()
         model_path = None if self._model is not None else find_model(cfg.model)
+        model_file = model_path or self._model.path  # type: ignore[union-attr]
         if cfg.semantic:
-            self.calibration = judge_calibration(model_path or self._model.path)  # type: ignore[union-attr]
+            self.calibration = judge_calibration(model_file)
+        labelled = load_label_report(model_file)
         library = load_library(cfg.library, strict=not cfg.lenient)
         examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
         done = self.files.open(cfg.identity())
@@ -112,7 +116,8 @@ class Pipeline:
         finally:
             self.files.close()
             stats = write_stats(self.files, records, previous_wall + time.perf_counter() - started,
-                                model_idle_seconds=self.model_idle_seconds, calibration=self.calibration)
+                                model_idle_seconds=self.model_idle_seconds, calibration=self.calibration,
+                                labelled=labelled)
             write_report_or_warn(self.files.dir, records=records)
         return DatasetResult(
             out_dir=self.files.dir, dataset_path=self.files.dataset,
@@ -124,8 +129,7 @@ class Pipeline:
     def _run_pending(self, pending: list[int], library: Library, examples: list[Any],
                      dedup: Deduplicator, model_path: Path | None) -> list[Record]:
         cfg = self.config
-        sampler = RequestSampler(library.tools, examples, seed=cfg.seed, styles=cfg.styles,
-                                 n_examples=cfg.n_examples, example_group=cfg.example_group)
+        sampler = build_sampler(cfg, library, examples)
         with ExitStack() as stack:
             sandbox = stack.enter_context(SandboxExecutor(
                 library.path, max_containers=cfg.max_containers, call_timeout=cfg.call_timeout,
@@ -135,10 +139,11 @@ class Pipeline:
                 n_gpu_layers=cfg.n_gpu_layers, seed=cfg.seed, constraint_backend=cfg.constraint_backend,
                 reencode_weights=cfg.reencode_weights, kv_keys=cfg.kv_keys,
             ))
-            generator = Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
+            generator = build_generator(cfg, model)
             runner = self.runner_class(
                 sandbox, library.tools, self.files, runnable=goes_to_execution,
-                judge=SemanticChecker(model, design=cfg.judge, result_chars=cfg.result_chars)
+                judge=SemanticChecker(model, design=cfg.judge, result_chars=cfg.result_chars,
+                                      library=library.tools, fit_margin=cfg.fit_margin)
                 if cfg.semantic else None,
                 seed=cfg.seed, calls_per_container=cfg.calls_per_container, progress=self.progress,
             )
@@ -181,7 +186,8 @@ class Pipeline:
         if record.query is not None:
             record.dedup_check = dedup.check(record.id, record.query)
             if self.config.grounding and record.dedup_check.passed:
-                record.grounding_check = check_grounding(record.query, record.answers, record.tools)
+                record.grounding_check = check_grounding(record.query, record.answers, record.tools,
+                                                         string_bound=self.config.max_string_chars)
         return record
 
     def _generate(self, index: int, sampler: RequestSampler, generator: Generator,
@@ -200,6 +206,17 @@ class Pipeline:
         if pair is not None:
             record.query, record.answers = pair.query, pair.answers
         return record
+
+
+def build_sampler(cfg: GenerationConfig, library: Library, examples: list[Any]) -> RequestSampler:
+    """The request sampler of a run (the driver's and every Ray worker's)."""
+    return RequestSampler(library.tools, examples, seed=cfg.seed, styles=cfg.styles, n_examples=cfg.n_examples,
+                          example_group=cfg.example_group, mode=cfg.mode)
+
+
+def build_generator(cfg: GenerationConfig, model: LocalModel) -> Generator:
+    """The generator of a run (the driver's and every Ray worker's)."""
+    return Generator(model, max_tokens=cfg.max_tokens, temperature=cfg.temperature, bounds=cfg.bounds())
 
 
 def goes_to_execution(record: Record) -> bool:
@@ -230,11 +247,12 @@ def judge_calibration(model_file: Path) -> Calibration | None:
 
 def write_stats(files: RunFiles, records: Sequence[Record], wall_seconds: float, *,
                 model_idle_seconds: float = 0.0, rows_per_worker: dict[str, int] | None = None,
-                calibration: Calibration | None = None) -> RunStats:
+                calibration: Calibration | None = None, labelled: LabelReport | None = None) -> RunStats:
     """Compute the run's statistics from ``records`` and write ``stats.json``."""
     stats = compute_stats(records, wall_seconds=wall_seconds)
     stats.model_idle_seconds = round(model_idle_seconds, 3)
     stats.calibration = calibration.summary() if calibration is not None else None
+    stats.labelled = labelled.summary() if labelled is not None else None
     stats.rows_per_worker = dict(rows_per_worker or {})
     if files.dir.is_dir():
         files.stats.write_text(stats.model_dump_json(indent=2))

@@ -44,6 +44,8 @@ class RunStats(BaseModel):
     sandbox_calls_per_second: float = 0.0
     model_idle_seconds: float = Field(0.0, description="time the model waited for the sandbox")
     calibration: dict[str, Any] | None = Field(None, description="the model's latest calibration, if one ran")
+    labelled: dict[str, Any] | None = Field(
+        None, description="precision and recall on the model's latest labelled rows (calibrate --labels)")
     rows_per_worker: dict[str, int] = Field(
         default_factory=dict, description="rows each Ray worker did in the last session (Ray runs only)")
 

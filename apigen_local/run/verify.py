@@ -330,7 +330,8 @@ def verify_dataset(
                     if loaded is None and judge != "coverage":  # coverage alone needs no model
                         loaded = stack.enter_context(LocalModel(model_path, n_ctx=n_ctx, n_threads=n_threads,
                                                                 n_gpu_layers=n_gpu_layers))
-                    checker = SemanticChecker(loaded, design=judge, result_chars=result_chars)
+                    checker = SemanticChecker(loaded, design=judge, result_chars=result_chars,
+                                              fit_margin=None)  # verify has no function-fit check yet
                 runner = BatchRunner(sandbox, lib.tools, files, runnable=goes_to_execution, judge=checker,
                                      seed=0, calls_per_container=calls_per_container, progress=progress)
                 records += runner.run(

@@ -36,10 +36,13 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ApigenError
 from ..model.files import file_sha256, find_model
 from ..run.config import GenerationConfig
+from ..run.labels import load_for_model as load_label_report
 from ..run.pipeline import (
     DatasetResult,
     Deduplicator,
     Pipeline,
+    build_generator,
+    build_sampler,
     goes_to_execution,
     judge_calibration,
     previous_wall_seconds,
@@ -138,7 +141,7 @@ class _Worker:
         self.model = LocalModel(model_path, **model).__enter__() if model_path else None
         self.sandbox = (SandboxExecutor(self.library.path, **sandbox).__enter__()
                         if sandbox is not None else None)
-        checker = (SemanticChecker(self.model, **judge)
+        checker = (SemanticChecker(self.model, library=self.library.tools, **judge)
                    if judge is not None and self.model is not None else None)
         self.runner = BatchRunner(self.sandbox, self.library.tools, None, runnable=runnable,
                                   judge=checker, seed=seed, calls_per_container=calls_per_container,
@@ -166,8 +169,7 @@ class RowWorker(_Worker):
     """A ``generate`` worker: loads the model once and owns a sandbox."""
 
     def __init__(self, config_json: str, model: str | ShippedModel) -> None:
-        from ..generation.generator import Generator
-        from ..generation.sampling import RequestSampler, load_seed_examples
+        from ..generation.sampling import load_seed_examples
 
         cfg = GenerationConfig.model_validate_json(config_json)
         self._open(cfg.library, lenient=cfg.lenient, model_path=_model_on_node(model),
@@ -176,13 +178,13 @@ class RowWorker(_Worker):
                           "constraint_backend": cfg.constraint_backend,
                           "reencode_weights": cfg.reencode_weights, "kv_keys": cfg.kv_keys},
                    sandbox={"max_containers": cfg.max_containers, "call_timeout": cfg.call_timeout},
-                   judge={"design": cfg.judge, "result_chars": cfg.result_chars} if cfg.semantic else None,
+                   judge={"design": cfg.judge, "result_chars": cfg.result_chars, "fit_margin": cfg.fit_margin}
+                   if cfg.semantic else None,
                    seed=cfg.seed, calls_per_container=cfg.calls_per_container, runnable=goes_to_execution)
         assert self.model is not None
         examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
-        self.sampler = RequestSampler(self.library.tools, examples, seed=cfg.seed, styles=cfg.styles,
-                                      n_examples=cfg.n_examples, example_group=cfg.example_group)
-        self.generator = Generator(self.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature)
+        self.sampler = build_sampler(cfg, self.library, examples)
+        self.generator = build_generator(cfg, self.model)
         self.pipeline = Pipeline(cfg, model=self.model)
 
     def generate(self, indices: list[int]) -> list[str]:
@@ -203,7 +205,8 @@ class VerifyWorker(_Worker):
                    model={"n_ctx": s["n_ctx"], "n_threads": s["n_threads"], "n_gpu_layers": s["n_gpu_layers"]},
                    sandbox={"max_containers": s["max_containers"], "call_timeout": s["call_timeout"]}
                    if s["execution"] else None,
-                   judge={"result_chars": s["result_chars"], **s.get("judge", {})} if s["semantic"] else None,
+                   judge={"result_chars": s["result_chars"], "fit_margin": None, **s.get("judge", {})}
+                   if s["semantic"] else None,  # as a local verify: no function-fit check
                    seed=0, calls_per_container=s["calls_per_container"], runnable=verify_runnable)
 
 
@@ -406,7 +409,8 @@ def run_on_ray(pipeline: Pipeline, address: str, workers: int | None = None, *,
         files.close()
         stats = write_stats(files, records, previous_wall + time.perf_counter() - started,
                             rows_per_worker=dict(pool.rows) if pool is not None else None,
-                            calibration=judge_calibration(model_path) if cfg.semantic else None)
+                            calibration=judge_calibration(model_path) if cfg.semantic else None,
+                            labelled=load_label_report(model_path))
     return DatasetResult(out_dir=files.dir, dataset_path=files.dataset, records_path=files.records,
                          rejected_path=files.rejected, stats_path=files.stats, resumed_rows=len(done),
                          stats=stats)

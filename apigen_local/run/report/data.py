@@ -131,6 +131,7 @@ class ReportData(BaseModel):
     functions: list[GroupRate]
     throughput: Throughput
     calibration: list[Table] | None = None
+    labelled: list[Table] | None = None  # precision on the model's labelled rows (calibrate --labels)
     settings: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, int] = Field(default_factory=dict)
     sample_seed: int = 0
@@ -394,7 +395,7 @@ def build_report(run_dir: str | Path, *, records: Iterable[Record] | None = None
     if records is None:
         records = read_records(files.records) if files.records.is_file() else []
     digest = digest_records(records, seed=seed, samples=samples)
-    calibration = raw.get("calibration")
+    calibration, labelled = raw.get("calibration"), raw.get("labelled")
     return ReportData(
         run_dir=str(files.dir.resolve()),
         created=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -404,6 +405,7 @@ def build_report(run_dir: str | Path, *, records: Iterable[Record] | None = None
         functions=group_rates(stats.functions, digest.function_reasons),
         throughput=throughput(stats),
         calibration=calibration_tables(calibration) if calibration is not None else None,
+        labelled=calibration_tables(labelled) if labelled is not None else None,
         settings=load_settings(files.dir), models=digest.models, sample_seed=seed,
         accepted_samples=digest.accepted, rejected_samples=digest.rejected, has_records=has_records,
     )

@@ -225,6 +225,11 @@ def render_html(data: ReportData) -> str:
     if data.calibration is not None:
         tables = "".join(_plain_table(t, f"calibration-{i}") for i, t in enumerate(data.calibration))
         calibration = f'<section id="calibration"><h2>Judge calibration</h2>{tables}</section>'
+    if data.labelled is not None:
+        tables = "".join(_plain_table(t, f"labelled-{i}") for i, t in enumerate(data.labelled))
+        calibration += (f'<section id="labelled"><h2>Precision on labelled rows</h2>'
+                        f'<p>From <code>apigen-local calibrate --labels</code> for this model: precision of '
+                        f'accepted rows and recall of correct rows, with Wilson 95 % intervals.</p>{tables}</section>')
     note = "" if data.has_records else '<p class="muted">records.jsonl is missing: no samples or reasons per group.</p>'
     n_acc, n_rej = len(data.accepted_samples), len(data.rejected_samples)
     body = f"""
