@@ -6,6 +6,7 @@ import pytest
 
 from apigen_local.checks.grounding import (
     CUT_VALUE,
+    REGROUPED_VALUE,
     REUSED_VALUE,
     UNASKED_FLAG,
     UNGROUNDED_ARGUMENT,
@@ -219,3 +220,23 @@ def test_a_flag_is_also_named_by_the_words_its_description_adds() -> None:
     # a hand-written seed row (examples/seed.jsonl) that the name alone would reject
     assert check_grounding("How many distinct words are in 'the cat and the hat'?", [call], [tool]).passed
     assert check_grounding("How many words are in 'the cat and the hat'?", [call], [tool]).reason == UNASKED_FLAG
+
+
+DISTANCE = Tool(name="distance_between_points", description="Straight-line distance between two points.",
+                parameters={"type": "object", "properties": {"a": {"type": "array", "items": {"type": "number"}},
+                                                             "b": {"type": "array", "items": {"type": "number"}}}})
+
+
+@pytest.mark.parametrize(("query", "arguments", "reason"), [
+    # real accepted rows of the default model before issue 29's checks
+    ("How do I find the distance between the origin and the point 212?",
+     {"a": [212, 212], "b": [212, 212]}, REUSED_VALUE),
+    ("How many straight-line distances between the points (2, 2, 1) and (1, 2, 1) will be calculated?",
+     {"a": [1, 2], "b": [2, 1]}, REGROUPED_VALUE),
+    ("What is the distance between (2, 2, 1) and (1, 2, 1)?", {"a": [2, 2, 1], "b": [1, 2, 1]}, None),
+    ("What is the distance between [0, 0] and [3, 4]?", {"a": [0, 0], "b": [3, 4]}, None),
+    ("Distance from 3, 4 to 6, 8?", {"a": [3, 4], "b": [6, 8]}, None),  # no brackets: no grouping to check
+])
+def test_list_values_keep_the_query_grouping_and_count(query: str, arguments: dict, reason: str | None) -> None:
+    result = check_grounding(query, [FunctionCall(name="distance_between_points", arguments=arguments)], [DISTANCE])
+    assert result.reason == reason

@@ -27,8 +27,11 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
 
 Two more rules catch values in the wrong place (measured on the labelled real rows of issue 29):
 
-- ``reused_value``: one call passes the same value to two or more arguments (``permutation_count(n=28,
-  k=28)``, ``split_bill(15, 15, 15)``) while the query states that value fewer times.
+- ``reused_value``: one call uses the same value more times, across its arguments and their
+  lists, than the query states it (``permutation_count(n=28, k=28)`` for "permutations of 28";
+  ``a=[212, 212], b=[212, 212]`` for "the point 212").
+- ``regrouped_value``: when the query writes bracketed groups of numbers (``(2, 2, 1) and (1, 2,
+  1)``), every list of numbers is one of those groups, or all of them joined in order.
 - ``unasked_flag``: a boolean other than the parameter's default (any boolean, when it has none)
   needs the query to use a word of the parameter's name or one its description adds to the
   function's (``unique=true``, "count each distinct word once", needs "unique" or "distinct").
@@ -56,6 +59,7 @@ from ..types import CheckResult, FunctionCall, Tool
 UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
 CUT_VALUE: Final = "cut_value"
 REUSED_VALUE: Final = "reused_value"
+REGROUPED_VALUE: Final = "regrouped_value"
 UNASKED_FLAG: Final = "unasked_flag"
 _MAX_SHOWN = 80
 
@@ -365,16 +369,51 @@ def _times_stated(key: tuple[str, Any], query: str) -> int:
     return sum(1 for number in stated if number is not None and math.isclose(number, abs(value)))
 
 
+def _scalars(name: str, value: Any) -> list[tuple[str, Any]]:
+    """``(argument, scalar)`` for a value and every element of its lists and objects."""
+    if isinstance(value, list):
+        return [pair for item in value for pair in _scalars(name, item)]
+    if isinstance(value, dict):
+        return [pair for item in value.values() for pair in _scalars(name, item)]
+    return [(name, value)]
+
+
 def reused_value(query: str, call: FunctionCall) -> str | None:
-    """The first value ``call`` passes to more arguments than ``query`` states it, or ``None``."""
-    by_key: dict[tuple[str, Any], list[str]] = {}
+    """The arguments of ``call`` that use one value (alone or inside lists) more times than
+    ``query`` states it, or ``None``."""
+    uses: dict[tuple[str, Any], list[str]] = {}
     for name, value in call.arguments.items():
-        key = _value_key(value)
-        if key is not None:
-            by_key.setdefault(key, []).append(name)
-    for key, names in by_key.items():
+        for argument, scalar in _scalars(name, value):
+            key = _value_key(scalar)
+            if key is not None:
+                uses.setdefault(key, []).append(argument)
+    for key, names in uses.items():
         if len(names) > 1 and _times_stated(key, query) < len(names):
-            return ", ".join(names)
+            return ", ".join(dict.fromkeys(names))
+    return None
+
+
+_GROUP_RE = re.compile(r"[(\[]\s*(-?\d+(?:\.\d+)?(?:\s*,\s*-?\d+(?:\.\d+)?)+)\s*[)\]]")
+
+
+def query_groups(query: str) -> list[tuple[float, ...]]:
+    """The bracketed groups of numbers the query writes: ``(2, 2, 1)``, ``[3, 4]``."""
+    return [tuple(float(part) for part in match[1].split(",")) for match in _GROUP_RE.finditer(query)]
+
+
+def regrouped_value(query: str, call: FunctionCall) -> str | None:
+    """The first list of numbers in ``call`` that is none of the query's bracketed groups (nor all
+    of them joined), when the query writes such groups; or ``None``."""
+    groups = query_groups(query)
+    if not groups:
+        return None
+    joined = tuple(number for group in groups for number in group)
+    for name, value in call.arguments.items():
+        if (isinstance(value, list) and len(value) >= 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
+            numbers = tuple(float(v) for v in value)
+            if numbers not in groups and numbers != joined:
+                return name
     return None
 
 
@@ -411,8 +450,12 @@ def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[T
         props = props if isinstance(props, dict) else {}
         reused = reused_value(query, call)
         if reused:
-            return CheckResult.fail(REUSED_VALUE, f"{call.name}: arguments {reused} share one value the query "
-                                                  f"states fewer times.")
+            return CheckResult.fail(REUSED_VALUE, f"{call.name}: {reused} use one value more times than the "
+                                                  f"query states it.")
+        regrouped = regrouped_value(query, call)
+        if regrouped:
+            return CheckResult.fail(REGROUPED_VALUE, f"{call.name}: {regrouped!r} is not one of the groups of "
+                                                     f"numbers the query writes.")
         for name, value in call.arguments.items():
             schema = props.get(name) if isinstance(props.get(name), dict) else {}
             if isinstance(value, bool) and not flag_asked(name, value, schema, query, by_name.get(call.name)):
