@@ -19,8 +19,7 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
   cm`` grounds 1.85, ``an hour and a half`` grounds 90, ``a week`` grounds 7).
 - Clock times ``HH:MM``: grounded when the query states the time (``14:30``, ``2:30 pm``, ``noon``).
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
-- Passed on to the semantic stage, since the text alone cannot judge them: nulls, booleans (but
-  see ``unasked_flag`` below),
+- Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
   values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
   0 and 1 (usually implied: "starts at rest", "a file"), and strings with no letter or digit
   (separators such as ``","`` or ``"_"``).
@@ -32,9 +31,6 @@ Two more rules catch values in the wrong place (measured on the labelled real ro
   ``a=[212, 212], b=[212, 212]`` for "the point 212").
 - ``regrouped_value``: when the query writes bracketed groups of numbers (``(2, 2, 1) and (1, 2,
   1)``), every list of numbers is one of those groups, or all of them joined in order.
-- ``unasked_flag``: a boolean other than the parameter's default (any boolean, when it has none)
-  needs the query to use a word of the parameter's name or one its description adds to the
-  function's (``unique=true``, "count each distinct word once", needs "unique" or "distinct").
 
 A string exactly as long as the generation bound (``max_string_chars``, see
 :mod:`apigen_local.model.bounds`) was most likely cut there by the constraint: it is grounded
@@ -60,7 +56,6 @@ UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
 CUT_VALUE: Final = "cut_value"
 REUSED_VALUE: Final = "reused_value"
 REGROUPED_VALUE: Final = "regrouped_value"
-UNASKED_FLAG: Final = "unasked_flag"
 _MAX_SHOWN = 80
 
 _UNITS = {
@@ -365,7 +360,7 @@ def _times_stated(key: tuple[str, Any], query: str) -> int:
     kind, value = key
     if kind == "text":
         return f" {normalise_text(query)} ".count(f" {value} ")
-    stated = (_number_of(text) for text in re.findall(r"\d+(?:[.,]\d+)*", query))
+    stated = (_number_of(text) for text in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", query))
     return sum(1 for number in stated if number is not None and math.isclose(number, abs(value)))
 
 
@@ -417,34 +412,12 @@ def regrouped_value(query: str, call: FunctionCall) -> str | None:
     return None
 
 
-_FLAG_STOP_WORDS = {"each", "once", "from", "with", "that", "this", "instead", "only", "same", "every", "when",
-                    "than", "into", "also", "which", "their", "them", "they", "then", "whether", "true", "false"}
-
-
-def flag_words(name: str, schema: dict[str, Any], tool: Tool | None) -> set[str]:
-    """The words that name a boolean parameter: those of its name, and those of its description that
-    the function's own name and description do not use (``unique``: "count each distinct word
-    once" gives "distinct", "ignoring", "case")."""
-    own = set(singular(normalise_text(f"{tool.name} {tool.description}".replace("_", " "))).split()) if tool else set()
-    described = singular(normalise_text(str(schema.get("description", "")))).split()
-    words = {singular(part) for part in name.casefold().split("_") if len(part) >= 3}
-    return words | {w for w in described if len(w) >= 4 and w not in own and w not in _FLAG_STOP_WORDS}
-
-
-def flag_asked(name: str, value: bool, schema: dict[str, Any], query: str, tool: Tool | None = None) -> bool:
-    """Whether a boolean argument is the parameter's default, or the query uses a word that names it."""
-    if "default" in schema and schema["default"] == value:
-        return True
-    return bool(flag_words(name, schema, tool) & set(singular(normalise_text(query)).split()))
-
-
 def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool], *,
                     string_bound: int | None = None) -> CheckResult:
     """Fail on the first argument value of ``calls`` that ``query`` does not support, that sits
     in the wrong place, or that was cut at ``string_bound`` characters (the bound the rows were
     generated under; ``None`` for rows written without one)."""
     params = {t.name: t.parameters.get("properties", {}) for t in tools}
-    by_name = {t.name: t for t in tools}
     for call in calls:
         props = params.get(call.name)
         props = props if isinstance(props, dict) else {}
@@ -457,10 +430,6 @@ def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[T
             return CheckResult.fail(REGROUPED_VALUE, f"{call.name}: {regrouped!r} is not one of the groups of "
                                                      f"numbers the query writes.")
         for name, value in call.arguments.items():
-            schema = props.get(name) if isinstance(props.get(name), dict) else {}
-            if isinstance(value, bool) and not flag_asked(name, value, schema, query, by_name.get(call.name)):
-                return CheckResult.fail(UNASKED_FLAG, f"{call.name}: {name}={str(value).lower()} is not the default "
-                                                      f"and the query never asks for {name!r}.")
             for text in _strings(value):
                 if string_bound and len(text) >= string_bound and not stated_whole(text, query):
                     return CheckResult.fail(CUT_VALUE, f"{call.name}: argument {name!r} stops at the "
