@@ -130,8 +130,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "fit_margin": args.fit_margin,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
-    if args.no_fit:
-        overrides["fit_margin"] = None
     if args.config:
         config = GenerationConfig.from_file(args.config, **overrides)
     elif "library" not in overrides:
@@ -214,7 +212,9 @@ def _calibrate_labels(args: argparse.Namespace) -> int:
     model_file = find_model(args.model).resolve()
     with ExitStack() as stack:
         judge = None
-        if args.library:  # the function-fit check compares with the library's functions
+        if args.fit_margin is not None:  # the function-fit check compares with the library's functions
+            if not args.library:
+                raise ConfigError("--fit-margin needs --library LIB: the functions the called ones are compared with")
             from .checks.semantic import SemanticChecker
             from .model.local import LocalModel
             from .tools import load_library
@@ -222,14 +222,14 @@ def _calibrate_labels(args: argparse.Namespace) -> int:
             tools = load_library(args.library).tools
             model = stack.enter_context(LocalModel(model_file, n_ctx=args.n_ctx or 2048, n_threads=args.threads,
                                                    n_gpu_layers=args.gpu_layers or 0))
-            judge = SemanticChecker(model, library=tools)
+            judge = SemanticChecker(model, library=tools, fit_margin=args.fit_margin)
         figures = measure(rows, judge=lambda row: judge)
     report = LabelReport(model=model_file.stem, model_file=str(model_file),
                          labels_file=str(Path(args.labels).resolve()),
                          measured=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), figures=figures)
     print(f"model: {report.model}  labels: {report.labels_file}")
     if judge is None:
-        print("function fit not measured (it needs the functions to compare with: add --library LIB)")
+        print("checks at default settings; add --library LIB --fit-margin 0.3 to measure the function-fit check")
     for line in figures_table(report.figures):
         print(line)
     out = Path(args.out)
@@ -426,9 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="skip argument grounding (values must be stated in the query)")
     generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")
     generate.add_argument("--fit-margin", type=float,
-                          help="function fit: how much better (mean log-probability per token) the called "
-                               "functions must explain the request than the library's others (default: 0.3)")
-    generate.add_argument("--no-fit", action="store_true", help="skip the function-fit check")
+                          help="turn on the function-fit check: how much better (mean log-probability per token) "
+                               "the called functions must explain the request than the library's others (0.3 was "
+                               "best on the default model's dev rows; off by default, see benchmarks/README.md)")
     generate.add_argument("--judge", choices=("coverage", "verdict", "agreement"),
                           help="semantic design: coverage only, or coverage then the model (default: coverage)")
     _add_machine_options(generate)
@@ -456,6 +456,8 @@ def build_parser() -> argparse.ArgumentParser:
         "calibrate", help="measure how often each stage keeps correct rows and rejects perturbed ones"
     )
     calibrate.add_argument("--library", help="Python file or module the rows call (not with --labels)")
+    calibrate.add_argument("--fit-margin", type=float, help="with --labels and --library: also measure the "
+                                                             "function-fit check at this margin")
     calibrate.add_argument("--labels", help="labelled real rows (docs/labelling.md): report the checks' precision and "
                                             "recall on them, with Wilson 95 %% intervals; needs no model run")
     calibrate.add_argument("--rows", help="correct rows in xlam-60k JSONL (default: seed.jsonl beside the library)")

@@ -4,9 +4,9 @@ Usage: python benchmarks/precision_real_rows.py [--base REV] [--splits dev,holdo
 
 The rows in benchmarks/labelled/real_dev.jsonl and real_holdout.jsonl were written by the default
 model (SmolLM2-135M-Instruct Q4_1) over the two example libraries, and labelled by
-docs/labelling.md. Format, grounding and the semantic stage (with the function-fit check on the
-default model) run again on every row (``apigen_local/run/labels.py``); dedup and execution
-outcomes come from the runs. For each split and generation mode the script
+docs/labelling.md. Format, grounding and the semantic stage run again on every row, at default
+settings and with the function-fit check on the default model (``apigen_local/run/labels.py``);
+dedup and execution outcomes come from the runs. For each split and generation mode the script
 prints precision of accepted rows and recall of correct rows with Wilson 95 % intervals, and per
 error class how many wrong rows the checks reject.
 
@@ -30,9 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 LABELLED = REPO / "benchmarks" / "labelled"
 
 
-def measure_here(splits: list[str], with_model: bool = True) -> dict:
-    """Figures of the checks of the package on ``sys.path``, per split and mode; ``with_model``
-    also runs the function-fit check on the default model, against each row's library."""
+def measure_here(splits: list[str], with_model: bool = False) -> dict:
+    """Figures of the checks of the package on ``sys.path``, per split and mode, at default
+    settings; ``with_model`` also runs the function-fit check (``--fit-margin 0.3``) on the
+    default model, against each row's library."""
     from apigen_local.run.labels import measure, read_labelled
 
     judge = lambda row: None  # noqa: E731  # the model-free semantic stage
@@ -43,7 +44,10 @@ def measure_here(splits: list[str], with_model: bool = True) -> dict:
         from apigen_local.tools import load_library
 
         model = LocalModel(find_model(None), n_ctx=2048)
-        judges = {name: SemanticChecker(model, library=load_library(REPO / "examples" / f"{name}.py").tools)
+        from apigen_local.checks.fit import DEFAULT_MARGIN
+
+        judges = {name: SemanticChecker(model, library=load_library(REPO / "examples" / f"{name}.py").tools,
+                                        fit_margin=DEFAULT_MARGIN)
                   for name in ("library", "planner_library")}
         judge = lambda row: judges[row.library]  # noqa: E731
     figures: dict = {}
@@ -66,7 +70,7 @@ def measure_at(rev: str, splits: list[str]) -> dict:
                 f"sys.path.insert(1, {str(REPO / 'benchmarks')!r}); "
                 "import apigen_local.checks.grounding as g; old = g.check_grounding; "
                 "g.check_grounding = lambda q, c, t, string_bound=None: old(q, c, t); "
-                f"import precision_real_rows as p; print(json.dumps(p.measure_here({splits!r}, False)))")
+                f"import precision_real_rows as p; print(json.dumps(p.measure_here({splits!r})))")
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         return json.loads(out.stdout)
     finally:
@@ -84,7 +88,7 @@ def main() -> int:
     from apigen_local.run.labels import LabelFigures, figures_table
 
     now = measure_here(splits)
-    without_fit = measure_here(splits, with_model=False)
+    with_fit = measure_here(splits, with_model=True)
     before = measure_at(args.base, splits) if args.base else {}
     print(f"labelled real rows, default model SmolLM2-135M-Instruct Q4_1, machine {platform.machine()} "
           f"{platform.node()}; checks re-run, execution from the runs")
@@ -97,9 +101,9 @@ def main() -> int:
             print(f"  before ({args.base}): precision {old.precision.text()}; recall {old.recall.text()}")
             for name, share in old.wrong_by_class.items():
                 print(f"  before: wrong rows of class {name:<16} rejected {share.text()}")
-        ablated = LabelFigures.model_validate(without_fit[key])
-        print(f"  without the function-fit check: precision {ablated.precision.text()}; "
-              f"recall {ablated.recall.text()}")
+        fitted = LabelFigures.model_validate(with_fit[key])
+        print(f"  with the function-fit check (--fit-margin 0.3): precision {fitted.precision.text()}; "
+              f"recall {fitted.recall.text()}")
     for split in splits:
         print(f"\n{split}: wrong rows caught, per class (Markdown)\n")
         print(markdown_by_class({k: v for k, v in now.items() if k.startswith(split)},

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from apigen_local.checks.fit import WRONG_FUNCTION, check_fit, fit_prompt, fit_verdict
+from apigen_local.checks.fit import DEFAULT_MARGIN, WRONG_FUNCTION, check_fit, fit_prompt, fit_verdict
 from apigen_local.checks.semantic import SemanticChecker
 from apigen_local.model.files import fetch_default_model
 from apigen_local.model.local import LocalModel
@@ -42,18 +42,18 @@ class _Scores:
         return [next(v for k, v in self.by_name.items() if f"Function: {k}:" in p[0]["content"]) for p in prompts]
 
 
-def test_the_semantic_stage_runs_fit_after_the_model_free_checks_and_only_with_a_model() -> None:
+def test_the_semantic_stage_runs_fit_after_the_model_free_checks_only_with_a_model_and_a_margin() -> None:
     tools = load_library(EXAMPLE_LIBRARY).tools
     scorer = _Scores({tool.name: (-1.0 if tool.name == "permutation_count" else -3.0) for tool in tools})
     prime = [FunctionCall(name="is_prime", arguments={"n": 5})]
-    judge = SemanticChecker(scorer, library=tools)  # type: ignore[arg-type]
+    judge = SemanticChecker(scorer, library=tools, fit_margin=DEFAULT_MARGIN)  # type: ignore[arg-type]
     verdict = judge.judge("How many permutations of 5 are there?", tools[:2], prime, [], seed=0)
     assert verdict.check.reason == WRONG_FUNCTION
     assert judge.judge("The number 5 is prime.", tools[:2], prime, [], seed=0).check.reason == "not_a_request"
     assert scorer.calls == 1  # a row the model-free checks reject is never scored
-    assert SemanticChecker(None, library=tools).judge("How many permutations of 5 are there?", tools, prime, [],
-                                                      seed=0).passes
-    assert SemanticChecker(scorer, library=tools, fit_margin=None).judge(  # type: ignore[arg-type]
+    assert SemanticChecker(None, library=tools, fit_margin=DEFAULT_MARGIN).judge(
+        "How many permutations of 5 are there?", tools, prime, [], seed=0).passes
+    assert SemanticChecker(scorer, library=tools).judge(  # type: ignore[arg-type]  # off by default
         "How many permutations of 5 are there?", tools, prime, [], seed=0).passes
 
 

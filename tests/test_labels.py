@@ -106,3 +106,12 @@ def test_calibrate_labels_with_a_missing_file_is_a_one_line_error(tmp_path: Path
     assert cli.main(["calibrate", "--labels", str(tmp_path / "none.jsonl")]) == 2
     err = capsys.readouterr().err.strip()
     assert "labels file not found" in err and len(err.splitlines()) == 1
+
+
+def test_calibrate_labels_with_fit_margin_but_no_library_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    labels = _write(tmp_path / "l.jsonl", ROWS)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    assert cli.main(["calibrate", "--labels", str(labels), "--model", str(model), "--fit-margin", "0.3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--fit-margin needs --library" in err and len(err.splitlines()) == 1

@@ -142,9 +142,8 @@ def test_every_common_quantization_decodes(kind: str, tiny_model_path: Path, tmp
 def test_default_model_generates_executes_and_judges(default_model_path: Path, tmp_path: Path) -> None:
     # grounding off: this test follows rows through the sandbox and the judge, and a small model
     # invents most values (test_grounding_rejects_invented_values covers the grounding stage)
-    # function fit off: this test follows rows to the model's verdict (test_fit.py covers the fit check)
     result = generate_dataset(EXAMPLE_LIBRARY, default_model_path, 10, out_dir=tmp_path, seed=1,
-                              seed_file=str(EXAMPLE_SEEDS), grounding=False, judge="verdict", fit_margin=None)
+                              seed_file=str(EXAMPLE_SEEDS), grounding=False, judge="verdict")
     records = list(read_records(result.records_path))
     assert len(records) == 10
     assert all(r.format_check.passed for r in records)  # the constraint holds on a real vocabulary
