@@ -212,3 +212,13 @@ DISTANCE = Tool(name="distance_between_points", description="Straight-line dista
 def test_list_values_keep_the_query_grouping_and_count(query: str, arguments: dict, reason: str | None) -> None:
     result = check_grounding(query, [FunctionCall(name="distance_between_points", arguments=arguments)], [DISTANCE])
     assert result.reason == reason
+
+
+@pytest.mark.parametrize(("value", "grounded"), [
+    (",", True), (" - ", True), ("_", True),  # separators pass on
+    ("}}]}, {", False),  # a real accepted row of the default model: JSON debris as a text argument
+    ("***", True), ("****", False),
+])
+def test_only_short_symbol_strings_pass_on_unstated(value: str, grounded: bool) -> None:
+    assert value_grounded(value, "How many days are there in 1928?") is grounded
+    assert value_grounded(value, f"Encrypt '{value}' please")

@@ -21,8 +21,9 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
   values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
-  0 and 1 (usually implied: "starts at rest", "a file"), and strings with no letter or digit
-  (separators such as ``","`` or ``"_"``).
+  0 and 1 (usually implied: "starts at rest", "a file"), and strings of up to three characters
+  with no letter or digit (separators such as ``","`` or ``"_"``). A longer string of symbols
+  must be stated (``caesar_cipher(text="}}]}, {")`` is not a separator).
 
 Two more rules catch values in the wrong place (measured on the labelled real rows of issue 29):
 
@@ -53,6 +54,7 @@ from typing import Any, Final
 from ..types import CheckResult, FunctionCall, Tool
 
 UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
+_SEPARATOR_CHARS = 3
 CUT_VALUE: Final = "cut_value"
 REUSED_VALUE: Final = "reused_value"
 REGROUPED_VALUE: Final = "regrouped_value"
@@ -305,8 +307,8 @@ def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None)
             return True
         return _same_number(float(value), query_numbers(query))
     if isinstance(value, str):
-        if not any(ch.isalnum() for ch in value):
-            return True
+        if not any(ch.isalnum() for ch in value):  # a separator passes on; other symbols must be stated
+            return len(value.strip()) <= _SEPARATOR_CHARS or value.strip() in query
         if f" {singular(value)} " in f" {singular(query)} ":
             return True
         clock = _TIME_RE.match(value.strip())
