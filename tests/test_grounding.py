@@ -208,6 +208,7 @@ DISTANCE = Tool(name="distance_between_points", description="Straight-line dista
     ("What is the distance between [0, 0] and [3, 4]?", {"a": [0, 0], "b": [3, 4]}, None),
     ("Distance from 3, 4 to 6, 8?", {"a": [3, 4], "b": [6, 8]}, None),  # no brackets: no grouping to check
     ("Distance from (0,0) to (3,4)?", {"a": [0, 0], "b": [3, 4]}, None),  # a hand-written row (issue 13)
+    ("How far is the point (3, 4) from the origin?", {"a": [0, 0], "b": [3, 4]}, None),  # examples/seed.jsonl
 ])
 def test_list_values_keep_the_query_grouping_and_count(query: str, arguments: dict, reason: str | None) -> None:
     result = check_grounding(query, [FunctionCall(name="distance_between_points", arguments=arguments)], [DISTANCE])

@@ -29,9 +29,9 @@ Two more rules catch values in the wrong place (measured on the labelled real ro
 
 - ``reused_value``: one call uses the same value more times, across its arguments and their
   lists, than the query states it (``permutation_count(n=28, k=28)`` for "permutations of 28";
-  ``a=[212, 212], b=[212, 212]`` for "the point 212").
+  ``a=[212, 212], b=[212, 212]`` for "the point 212"). Zero may repeat (the origin is ``[0, 0]``).
 - ``regrouped_value``: when the query writes bracketed groups of numbers (``(2, 2, 1) and (1, 2,
-  1)``), every list of numbers is one of those groups, or all of them joined in order.
+  1)``), a list made of their numbers is one of those groups, or all of them joined in order.
 
 A string exactly as long as the generation bound (``max_string_chars``, see
 :mod:`apigen_local.model.bounds`) was most likely cut there by the constraint: it is grounded
@@ -351,6 +351,8 @@ def _value_key(value: Any) -> tuple[str, Any] | None:
     if isinstance(value, bool) or value is None or isinstance(value, list | dict):
         return None
     number = float(value) if isinstance(value, int | float) else _number_of(str(value).strip())
+    if number == 0:  # zeros repeat by nature: the origin is [0, 0]
+        return None
     if number is not None:
         return ("number", number)
     text = normalise_text(str(value))
@@ -399,17 +401,16 @@ def query_groups(query: str) -> list[tuple[float, ...]]:
 
 
 def regrouped_value(query: str, call: FunctionCall) -> str | None:
-    """The first list of numbers in ``call`` that is none of the query's bracketed groups (nor all
-    of them joined), when the query writes such groups; or ``None``."""
+    """The first list of numbers in ``call`` made of numbers from the query's bracketed groups that
+    is none of those groups (nor all of them joined); or ``None``. A list with a number from
+    outside the groups (the origin's ``[0, 0]``) is grounding's to judge."""
     groups = query_groups(query)
-    if not groups:
-        return None
     joined = tuple(number for group in groups for number in group)
     for name, value in call.arguments.items():
         if (isinstance(value, list) and len(value) >= 2
                 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
             numbers = tuple(float(v) for v in value)
-            if numbers not in groups and numbers != joined:
+            if set(numbers) <= set(joined) and numbers not in groups and numbers != joined:
                 return name
     return None
 
