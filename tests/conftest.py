@@ -25,10 +25,13 @@ def tiny_model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def local_model(tiny_model_path: Path) -> Iterator[LocalModel]:  # noqa: F821
-    """One LocalModel on the tiny GGUF for the whole session (loading is the slow part)."""
+    """One LocalModel on the tiny GGUF for the whole session (loading is the slow part), with the
+    constraint backend a run uses by default (``GenerationConfig.constraint_backend``)."""
     from apigen_local.model.local import LocalModel
+    from apigen_local.run.config import GenerationConfig
 
-    with LocalModel(tiny_model_path, n_ctx=8192, seed=7) as model:
+    backend = GenerationConfig.model_fields["constraint_backend"].default
+    with LocalModel(tiny_model_path, n_ctx=8192, seed=7, constraint_backend=backend) as model:
         yield model
 
 

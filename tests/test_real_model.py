@@ -171,10 +171,16 @@ def test_default_model_judges_in_both_model_designs(default_model_path: Path) ->
     row = correct_rows(EXAMPLE_SEEDS, load_library(EXAMPLE_LIBRARY))[0]
     with LocalModel(default_model_path, n_ctx=4096, seed=0) as model:
         verdict = SemanticChecker(model, design="verdict").judge(row.query, row.tools, row.answers, [], seed=0)
-        assert parse_verdict(verdict.raw) is not None  # the constrained verdict is always readable
+        parsed = parse_verdict(verdict.raw)
+        assert parsed is not None  # the constrained verdict is always readable
+        # the stage follows the model's own yes or no, whichever it is (a judge that always
+        # rejects, or always accepts, fails here)
+        assert verdict.check.passed is parsed[1]
         assert verdict.check.passed or verdict.check.reason == "judged_wrong"
         agreement = SemanticChecker(model, design="agreement").judge(row.query, row.tools, row.answers, [], seed=0)
         own = parse_answer(agreement.raw)
         assert own and {call.name for call in own} <= {tool.name for tool in row.tools}
+        # passes exactly when the model's own answer calls the row's functions
+        assert agreement.check.passed is ({call.name for call in own} == {call.name for call in row.answers})
         assert agreement.check.passed or agreement.check.reason == "disagrees"
         assert "independent answer calls" in agreement.thought  # the reasoning kept in records.jsonl

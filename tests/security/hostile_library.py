@@ -199,8 +199,8 @@ def interfaces() -> list[str]:
     return sorted(os.listdir("/sys/class/net"))
 
 
-def resolve(host: str = "apigen-sandbox-probe.invalid") -> str:
-    """Resolve a host name (a reserved .invalid name: nothing outside may ever answer).
+def resolve(host: str) -> str:
+    """Resolve a host name.
 
     Args:
         host: The name to resolve.

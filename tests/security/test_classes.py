@@ -55,6 +55,7 @@ def test_files_of_every_kind_are_removed(docker_client, sandbox_image, no_leftov
         call("add", a=1, b=2),
     ])
     assert results[1].ok and results[4].ok, [outcome(r) for r in results]
+    assert results[0].ok and results[2].ok and results[5].ok, [outcome(r) for r in results]
     assert results[2].result == results[0].result and results[5].result == results[0].result
     assert results[3].ok, outcome(results[3])
     assert results[6].result == 3
@@ -81,9 +82,17 @@ def test_deeply_nested_arguments_fail_only_their_call(docker_client, sandbox_ima
 def test_long_results_are_cut_not_lost(docker_client, sandbox_image, no_leftovers) -> None:
     cases = [("quotes", 70_000), ("cjk", 15_000), ("control", 40_000), ("emoji", 60_000), ("cjk", 100_000)]
     results = run(docker_client, [call("text", kind=kind, count=count) for kind, count in cases])
+    chars = {"quotes": '"', "cjk": "\u6f22", "control": "\x01", "emoji": "\U0001f600"}
     for (kind, count), result in zip(cases, results, strict=True):
         assert result.ok and isinstance(result.result, str), (kind, count, outcome(result))
         assert len(result.result) <= 65536 + 64, (kind, count, len(result.result))
+        # cut, not lost (sandbox/runner.py): the value itself when its JSON fits the limit, else its
+        # repr, cut at the limit and followed by the count of what was cut
+        value = chars[kind] * count
+        shown = repr(value)
+        cut = shown if len(shown) <= 65536 else shown[:65536] + f"... [{len(shown) - 65536} more characters]"
+        expected = value if len(json.dumps(value)) <= 65536 else cut
+        assert result.result == expected, (kind, count)
 
 
 def test_unprintable_exceptions_are_exceptions(docker_client, sandbox_image, no_leftovers) -> None:

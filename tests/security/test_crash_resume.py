@@ -89,7 +89,8 @@ def test_sigkill_at_a_random_point_then_resume(
     deadline = time.monotonic() + 120
     # at least three batches of 4 rows are still to come (a batch takes about a second on the
     # tiny model, and the last two are written close together), so the kill lands mid-run
-    rows_before, delay = rng.randint(0, ROWS - 12), rng.uniform(0.0, 0.5)
+    # at least one record first: a kill before any is written would test a fresh start, not a resume
+    rows_before, delay = rng.randint(1, ROWS - 12), rng.uniform(0.0, 0.5)
     while time.monotonic() < deadline and process.poll() is None:
         if when == "container" and labelled_containers(docker_client, process.pid):
             break
@@ -105,11 +106,15 @@ def test_sigkill_at_a_random_point_then_resume(
         assert left, "the kill was meant to leave a sandbox container behind"
     done = _lines(out / "records.jsonl")
     assert done < ROWS
+    if when == "after rows":
+        assert done >= rows_before >= 1, "the kill was meant to land after rows were written"
 
     expected = reference(seed)
     started = time.monotonic()
-    subprocess.run(_command(out, seed), cwd=REPO, check=True, capture_output=True)
+    rerun = subprocess.run(_command(out, seed), cwd=REPO, check=True, capture_output=True, text=True)
     seconds = time.monotonic() - started
+    if done:  # a resume, not a start-over
+        assert f"resumed: {done} rows were already done" in rerun.stdout
     assert labelled_containers(docker_client, process.pid) == [], "a leftover survived the rerun"
     _assert_complete_and_equal(out, expected)
     record_case(f"SIGKILL of generate, seed {seed}, {when} ({done} of {ROWS} rows written, "

@@ -8,6 +8,7 @@ must still succeed, the host must be untouched, and no labelled container may re
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from .conftest import labelled_containers, record_case
 
 HOSTILE_LIBRARY = Path(__file__).resolve().parent / "hostile_library.py"
 HOST_FILE = Path(__file__).resolve()  # exists on the host, never inside the container
+RESOLVABLE = "pypi.org"  # the set-up installs from PyPI, so the host can resolve it
 CALL_TIMEOUT = 2.0
 CANARY_NAME = "APIGEN_SECURITY_CANARY"
 ALLOWED_ENVIRONMENT = {"HOME", "HOSTNAME", "LANG", "LC_CTYPE", "PATH", "PYTHONDONTWRITEBYTECODE",
@@ -91,7 +93,9 @@ CASES = [
     Case("identity: uid, capabilities", call("identity"), None, check=_no_capabilities),
     Case("become root", call("become_root"), "exception", "PermissionError"),
     Case("network interfaces", call("interfaces"), None, check=lambda r: r.result == ["lo"]),
-    Case("name resolution", call("resolve"), "exception", "gaierror"),
+    # a name the host resolves (test_the_host_resolves_the_probed_name), so a failure inside is the
+    # sandbox's doing, not the name's
+    Case("name resolution", call("resolve", host=RESOLVABLE), "exception", "gaierror"),
 ]
 
 
@@ -156,6 +160,11 @@ def test_hostile_call_is_contained(hostile_run: HostileRun, index: int) -> None:
         assert check_execution([result]).reason == case.reason
     case.check(result)
     assert after.ok and after.result == len(case.label) + 1, "the next call of the batch was spoiled"
+
+
+def test_the_host_resolves_the_probed_name() -> None:
+    """The name-resolution case proves containment only if the same name resolves outside."""
+    assert socket.gethostbyname(RESOLVABLE)
 
 
 @pytest.mark.docker
