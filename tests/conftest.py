@@ -49,3 +49,18 @@ def sandbox_image(docker_client) -> str:
     from apigen_local.sandbox.image import build_sandbox_image
 
     return build_sandbox_image(docker_client)
+
+
+#: fixtures that need a real part, and the marker each implies
+_FIXTURE_MARKERS = {"docker_client": "docker", "sandbox_image": "docker", "tiny_model_path": "model",
+                    "local_model": "model", "default_model_path": "real_model", "default_model": "real_model",
+                    "cluster": "ray", "browser": "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the real parts its fixtures bring, so that ``-m "not docker and not model
+    and not real_model and not ray and not browser"`` selects only tests that need none of them."""
+    for item in items:
+        for fixture, marker in _FIXTURE_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, marker))

@@ -219,13 +219,24 @@ def test_import_failure_is_a_library_error(tmp_path: Path, docker_client, sandbo
 
 @pytest.mark.docker
 def test_ctrl_c_removes_the_container(hostile: SandboxExecutor, docker_client) -> None:
-    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            hostile.execute([call("spin"), call("spin")])
-    finally:
-        timer.cancel()
+    seen: list[list] = []
+
+    def interrupt_once_a_container_runs() -> None:  # the state the test is about, not a fixed delay
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not seen:
+            running = our_containers(docker_client)
+            if running:
+                seen.append(running)
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=interrupt_once_a_container_runs, daemon=True)
+    watcher.start()
+    with pytest.raises(KeyboardInterrupt):
+        hostile.execute([call("spin"), call("spin")])
+    watcher.join(timeout=5)
+    assert seen, "no sandbox container was running when Ctrl-C came"
     assert our_containers(docker_client) == []
 
 
