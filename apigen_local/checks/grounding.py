@@ -54,10 +54,10 @@ from typing import Any, Final
 from ..types import CheckResult, FunctionCall, Tool
 
 UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
-_SEPARATOR_CHARS = 3
 CUT_VALUE: Final = "cut_value"
 REUSED_VALUE: Final = "reused_value"
 REGROUPED_VALUE: Final = "regrouped_value"
+_SEPARATOR_CHARS = 3  # longest string of symbols passed on unstated (a separator)
 _MAX_SHOWN = 80
 
 _UNITS = {
@@ -324,14 +324,13 @@ def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None)
     return False
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
+def _leaves(value: Any) -> list[Any]:
+    """A value's scalars: itself, or every element of its lists and every value of its objects."""
     if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
+        return [leaf for item in value for leaf in _leaves(item)]
     if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    return []
+        return [leaf for item in value.values() for leaf in _leaves(item)]
+    return [value]
 
 
 def stated_whole(value: str, query: str) -> bool:
@@ -368,24 +367,15 @@ def _times_stated(key: tuple[str, Any], query: str) -> int:
     return sum(1 for number in stated if number is not None and math.isclose(number, abs(value)))
 
 
-def _scalars(name: str, value: Any) -> list[tuple[str, Any]]:
-    """``(argument, scalar)`` for a value and every element of its lists and objects."""
-    if isinstance(value, list):
-        return [pair for item in value for pair in _scalars(name, item)]
-    if isinstance(value, dict):
-        return [pair for item in value.values() for pair in _scalars(name, item)]
-    return [(name, value)]
-
-
 def reused_value(query: str, call: FunctionCall) -> str | None:
     """The arguments of ``call`` that use one value (alone or inside lists) more times than
     ``query`` states it, or ``None``."""
     uses: dict[tuple[str, Any], list[str]] = {}
     for name, value in call.arguments.items():
-        for argument, scalar in _scalars(name, value):
-            key = _value_key(scalar)
+        for leaf in _leaves(value):
+            key = _value_key(leaf)
             if key is not None:
-                uses.setdefault(key, []).append(argument)
+                uses.setdefault(key, []).append(name)
     for key, names in uses.items():
         if len(names) > 1 and _times_stated(key, query) < len(names):
             return ", ".join(dict.fromkeys(names))
@@ -433,7 +423,7 @@ def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[T
             return CheckResult.fail(REGROUPED_VALUE, f"{call.name}: {regrouped!r} is not one of the groups of "
                                                      f"numbers the query writes.")
         for name, value in call.arguments.items():
-            for text in _strings(value):
+            for text in (leaf for leaf in _leaves(value) if isinstance(leaf, str)):
                 if string_bound and len(text) >= string_bound and not stated_whole(text, query):
                     return CheckResult.fail(CUT_VALUE, f"{call.name}: argument {name!r} stops at the "
                                                        f"{string_bound}-character bound mid-text.")

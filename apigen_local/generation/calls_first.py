@@ -170,10 +170,9 @@ def sample_calls(rng: random.Random, style: QueryStyle, tools: Sequence[Tool], p
             chosen = [tools[0]] * count
         else:
             chosen = [rng.choice(list(tools)) for _ in range(count)]
-        calls = [_call(rng, tool, pools) for tool in chosen]
-        if any(call is None for call in calls):
+        calls = [call for call in (_call(rng, tool, pools) for tool in chosen) if call is not None]
+        if len(calls) < len(chosen):
             continue
-        keys = {json.dumps(call.model_dump(), sort_keys=True) for call in calls if call is not None}
-        if len(keys) == len(calls):
-            return [call for call in calls if call is not None]
+        if len({json.dumps(call.model_dump(), sort_keys=True) for call in calls}) == len(calls):
+            return calls
     return []
