@@ -23,7 +23,8 @@ from .errors import (
 if TYPE_CHECKING:
     from .model.local import LocalModel
     from .run.config import GenerationConfig
-    from .run.pipeline import DatasetResult, generate_dataset
+    from .run.generate import generate_dataset
+    from .run.job import DatasetResult
     from .run.verify import verify_dataset
     from .sandbox.executor import SandboxExecutor
     from .tools import load_library
@@ -34,8 +35,8 @@ _LAZY = {
     "GenerationConfig": ".run.config",
     "SandboxExecutor": ".sandbox.executor",
     "LocalModel": ".model.local",
-    "DatasetResult": ".run.pipeline",
-    "generate_dataset": ".run.pipeline",
+    "DatasetResult": ".run.job",
+    "generate_dataset": ".run.generate",
     "load_library": ".tools",
     "verify_dataset": ".run.verify",
 }

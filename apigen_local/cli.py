@@ -18,7 +18,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 if TYPE_CHECKING:
-    from .run.pipeline import DatasetResult
+    from .run.job import DatasetResult
     from .run.stats import RunStats
 
 console = Console(stderr=True, soft_wrap=True)
@@ -113,7 +113,7 @@ def _cmd_tools(args: argparse.Namespace) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .run.config import GenerationConfig, build_config
-    from .run.pipeline import generate_dataset
+    from .run.generate import generate_dataset
     from .run.progress import RichProgress
 
     given = {

@@ -118,6 +118,11 @@ class Record(BaseModel):
                 if check is not None]
 
     @property
+    def passed_before_execution(self) -> bool:
+        """True when every stage before execution that ran (format, dedup, grounding) passed."""
+        return all(check.passed for stage, check in self.checks() if stage in ("format", "dedup", "grounding"))
+
+    @property
     def accepted(self) -> bool:
         """True when the row passed every stage that ran."""
         return self.rejection is None

@@ -23,36 +23,27 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from apigen_local.model.local import Completion, LocalModel
 from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
-from apigen_local.run.batch_runner import BatchRunner, InFlight
+from apigen_local.run.backends.base import ExecutionBackend
 from apigen_local.run.config import build_config
-from apigen_local.run.pipeline import Pipeline
-from apigen_local.types import Record
+from apigen_local.run.generate import GenerateJob
 
 REPO = Path(__file__).resolve().parent.parent
 IDLE_TARGET = 0.05  # share of wall time the model may wait for the sandbox (the last batch's tail)
 
 
-class SerialBatchRunner(BatchRunner):
-    """The same runner with the overlap switched off: each batch's execution is awaited."""
+class SerialJob(GenerateJob):
+    """The generate job with the overlap switched off: one batch out at a time, so each batch's
+    execution and judging finish before the model generates the next."""
 
-    def submit(self, pool: ThreadPoolExecutor, batch: list[Record]) -> InFlight:
-        submitted = super().submit(pool, batch)
-        waited = time.perf_counter()
-        submitted[2].result()
-        self.idle_seconds += time.perf_counter() - waited
-        return submitted
-
-
-class SerialPipeline(Pipeline):
-    """The pipeline with a :class:`SerialBatchRunner`."""
-
-    runner_class = SerialBatchRunner
+    def backend(self) -> ExecutionBackend:
+        backend = super().backend()
+        backend.window = 1
+        return backend
 
 
 class PrefixMeter:
@@ -74,14 +65,14 @@ class PrefixMeter:
         model.complete_json = complete_json  # type: ignore[method-assign]
 
 
-MODES: dict[str, tuple[type[Pipeline], bool]] = {
-    "product": (Pipeline, True),
-    "no constraint prefetch": (Pipeline, False),
-    "serial sandbox": (SerialPipeline, True),
+MODES: dict[str, tuple[type[GenerateJob], bool]] = {
+    "product": (GenerateJob, True),
+    "no constraint prefetch": (GenerateJob, False),
+    "serial sandbox": (SerialJob, True),
 }
 
 
-def run(model: LocalModel, rows: int, out: Path, pipeline_type: type[Pipeline], *,
+def run(model: LocalModel, rows: int, out: Path, job_type: type[GenerateJob], *,
         prefetch: bool = True, seed: int = 1) -> dict[str, Any]:
     shutil.rmtree(out, ignore_errors=True)
     config = build_config({
@@ -94,7 +85,7 @@ def run(model: LocalModel, rows: int, out: Path, pipeline_type: type[Pipeline], 
         model.prepare = lambda schemas: None  # type: ignore[method-assign]
     started = time.perf_counter()
     try:
-        result = pipeline_type(config, model=model).run()
+        result = job_type(config, model=model).run()
     finally:
         vars(model).pop("prepare", None)
     return {"wall": time.perf_counter() - started, "stats": result.stats}
@@ -114,15 +105,15 @@ def main() -> int:
     with LocalModel(path, n_ctx=8192, seed=1) as model:
         load = time.perf_counter() - started
         meter = PrefixMeter(model)
-        runs = {"product (one run)": run(model, args.rows, args.out / "product", Pipeline)}
+        runs = {"product (one run)": run(model, args.rows, args.out / "product", GenerateJob)}
         prefix = {kind: list(v) for kind, v in meter.counts.items()}
         walls: dict[str, list[float]] = {mode: [0.0, 0] for mode in MODES}
         names = list(MODES)
         for round_ in range(args.rounds):
             for mode in names[round_ % len(names):] + names[:round_ % len(names)]:
-                pipeline_type, prefetch = MODES[mode]
+                job_type, prefetch = MODES[mode]
                 outcome = run(model, args.round_rows, args.out / f"round{round_}-{mode}",
-                              pipeline_type, prefetch=prefetch, seed=100 + round_)
+                              job_type, prefetch=prefetch, seed=100 + round_)
                 walls[mode][0] += outcome["wall"]
                 walls[mode][1] += outcome["stats"].rows
 

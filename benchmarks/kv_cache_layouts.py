@@ -41,7 +41,7 @@ from throughput_real_model import LIBRARY, SEEDS, group_items
 from apigen_local.model.files import find_model
 from apigen_local.model.local import LocalModel
 from apigen_local.run.files import read_records
-from apigen_local.run.pipeline import generate_dataset
+from apigen_local.run.generate import generate_dataset
 
 LAYOUTS: dict[str, tuple[str, dict[str, int]]] = {  # name: (kv_keys, context parameters set over it)
     "f16": ("f16", {}),

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from apigen_local.run.pipeline import generate_dataset
+from apigen_local.run.generate import generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 24

@@ -29,13 +29,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from apigen_local.checks.dedup import normalise_query
 from apigen_local.checks.format import check_generation
 from apigen_local.generation.generator import Generator
 from apigen_local.generation.prompts import GENERATOR_SYSTEM, describe_tools, example_output
 from apigen_local.generation.sampling import GenerationRequest, RequestSampler, load_seed_examples
 from apigen_local.model.files import find_model
 from apigen_local.model.local import Completion, LocalModel
-from apigen_local.run.pipeline import normalise_query
 from apigen_local.tools import load_library
 
 REPO = Path(__file__).resolve().parent.parent

@@ -49,7 +49,7 @@ from apigen_local.model.engine import prompt_tokens
 from apigen_local.model.files import find_model
 from apigen_local.model.local import LocalModel
 from apigen_local.run.files import read_records
-from apigen_local.run.pipeline import generate_dataset
+from apigen_local.run.generate import generate_dataset
 from apigen_local.tools import load_library
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,8 +11,7 @@ import pytest
 from apigen_local import cli
 from apigen_local.checks.perturb import LabelledRow
 from apigen_local.run.calibrate import RowOutcome, tally
-from apigen_local.run.calibration import Calibration, load_for_model
-from apigen_local.run.pipeline import judge_calibration
+from apigen_local.run.calibration import Calibration, judge_calibration, load_for_model
 from apigen_local.types import CheckResult, FunctionCall
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS

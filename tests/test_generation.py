@@ -266,12 +266,13 @@ def test_the_shared_prompt_prefix_is_taken_from_the_kv_cache(local_model) -> Non
 
 def test_value_bounds_are_settings_that_reach_the_schema_and_the_run_identity() -> None:
     from apigen_local.run.config import GenerationConfig
-    from apigen_local.run.pipeline import build_generator
+    from apigen_local.run.worker import WorkerSettings
 
     cfg = GenerationConfig(library=str(EXAMPLE_LIBRARY), max_string_chars=20, max_list_items=7)
     tools = load_library(EXAMPLE_LIBRARY).tools
-    generator = build_generator(cfg, None)  # type: ignore[arg-type]  # the schema needs no model
-    schema = json.dumps(output_schema(tools, min_calls=1, max_calls=1, bounds=generator.bounds))
+    # what a worker's generator is built from (run/worker.py)
+    bounds = WorkerSettings.for_generation(cfg, "model.gguf").generation.bounds()  # type: ignore[union-attr]
+    schema = json.dumps(output_schema(tools, min_calls=1, max_calls=1, bounds=bounds))
     assert '"maxLength": 20' in schema and '"maxItems": 7' in schema and '"maxLength": 48' not in schema
     assert cfg.identity()["max_string_chars"] == 20 and cfg.identity()["max_list_items"] == 7
     with pytest.raises(ValueError):

@@ -10,8 +10,8 @@ import pytest
 from apigen_local import cli
 from apigen_local.errors import ConfigError
 from apigen_local.run.files import RunFiles
+from apigen_local.run.job import write_stats
 from apigen_local.run.labels import LabelledRow, load_for_model, measure, read_labelled, stage_outcomes, wilson
-from apigen_local.run.pipeline import write_stats
 from apigen_local.run.report import build_report
 from apigen_local.run.report.page import render_html
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from apigen_local import cli
+from apigen_local.checks.dedup import Deduplicator, normalise_query
 from apigen_local.checks.grounding import CUT_VALUE, REGROUPED_VALUE, REUSED_VALUE, UNGROUNDED_ARGUMENT
 from apigen_local.errors import ConfigError
 from apigen_local.run.config import GenerationConfig, build_config
 from apigen_local.run.files import RunFiles, read_records
-from apigen_local.run.pipeline import Deduplicator, generate_dataset, normalise_query
+from apigen_local.run.generate import generate_dataset
 from apigen_local.types import CheckResult, FunctionCall, Record, Tool
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS, REPO

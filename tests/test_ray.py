@@ -19,7 +19,7 @@ import pytest
 from apigen_local import cli
 from apigen_local.model.files import file_sha256
 from apigen_local.run.files import read_records
-from apigen_local.run.pipeline import generate_dataset
+from apigen_local.run.generate import generate_dataset
 from apigen_local.run.verify import verify_dataset
 
 # read on import; the driver and the test cluster's nodes (started with this environment) share
@@ -113,7 +113,7 @@ def test_two_workers_match_a_local_run(cluster: str, tmp_path: Path) -> None:
 
 
 def _worker_pids() -> list[int]:
-    out = subprocess.run(["pgrep", "-f", "ray::RowWorker"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", "ray::RayWorker"], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
 
@@ -132,7 +132,7 @@ def _parent(pid: int) -> int:
 
 
 def _busy_worker(parent: int | None = None, timeout: float = 240) -> int:
-    """The pid of a ``RowWorker`` (a child of ``parent`` when given) that is running a batch in the
+    """The pid of a ``RayWorker`` (a child of ``parent`` when given) that is running a batch in the
     sandbox right now: one of its sandbox containers exists. Made to happen, not hoped for."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -162,7 +162,7 @@ def test_killed_worker_rows_run_again(cluster: str, tmp_path: Path, caplog: pyte
 
 DRIVER = """
 import sys
-from apigen_local.run.pipeline import generate_dataset
+from apigen_local.run.generate import generate_dataset
 generate_dataset(sys.argv[1], sys.argv[2], int(sys.argv[3]), out_dir=sys.argv[4], seed=3,
                  seed_file=sys.argv[5], batch_rows=4, grounding=False, ray=sys.argv[6], ray_workers=2)
 """
@@ -243,10 +243,11 @@ def _contents(out: Path) -> dict[int, dict]:
 
 def test_verify_on_two_workers_matches_a_local_verify_and_resumes(cluster: str, tmp_path: Path) -> None:
     rows = _verify_rows(tmp_path / "rows.jsonl")
-    local = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=tmp_path / "local", batch_rows=4)
+    # the verdict judge, so the workers need the model (coverage alone needs none, and ships none)
+    local = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=tmp_path / "local", batch_rows=4, judge="verdict")
     out = tmp_path / "ray"
     code = cli.main(["verify", str(rows), "--library", str(LIBRARY), "--model", str(MODEL), "--out", str(out),
-                     "--batch-rows", "4", "--ray", cluster, "--ray-workers", "2", "--ray-ship-model", "--quiet"])
+                     "--batch-rows", "4", "--judge", "verdict", "--ray", cluster, "--ray-workers", "2", "--ray-ship-model", "--quiet"])
     assert code == 0
     expected = _contents(tmp_path / "local")
     assert len(expected) == 45 and local.stats.stages["semantic"].total > 0
@@ -258,7 +259,8 @@ def test_verify_on_two_workers_matches_a_local_verify_and_resumes(cluster: str, 
 
     lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
     (out / "records.jsonl").write_text("".join(lines[:10]))  # as if the driver died after 10 rows
-    resumed = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=out, batch_rows=4, ray=cluster, ray_workers=2)
+    resumed = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=out, batch_rows=4, judge="verdict", ray=cluster,
+                             ray_workers=2)
     assert resumed.resumed_rows == 10
     assert sorted(r.id for r in read_records(out / "records.jsonl")) == list(range(45))
     assert _contents(out) == expected

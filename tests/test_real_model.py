@@ -12,14 +12,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from apigen_local.errors import ModelError
+from apigen_local.generation.generator import output_schema
+from apigen_local.generation.prompts import generation_messages
+from apigen_local.generation.sampling import RequestSampler, load_seed_examples
+from apigen_local.model import engine as engine_module
+from apigen_local.model.bounds import SchemaBounds
+from apigen_local.model.engine import BatchEngine, _sample
 from apigen_local.model.files import DEFAULT_MODEL, fetch_default_model, file_sha256, find_model
 from apigen_local.model.local import LocalModel
 from apigen_local.model.weights import gguf_file_type
 from apigen_local.run.files import read_records
-from apigen_local.run.pipeline import generate_dataset
+from apigen_local.run.generate import generate_dataset
+from apigen_local.tools import load_library
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS, REPO
 
@@ -27,6 +35,12 @@ pytestmark = pytest.mark.real_model
 
 DECODE_SCRIPT = """
 import json, sys
+from apigen_local.generation.generator import output_schema
+from apigen_local.generation.prompts import generation_messages
+from apigen_local.generation.sampling import RequestSampler, load_seed_examples
+from apigen_local.model import engine as engine_module
+from apigen_local.model.bounds import SchemaBounds
+from apigen_local.model.engine import BatchEngine, _sample
 from apigen_local.model.local import LocalModel
 schema = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20},
           "days": {"type": "integer", "minimum": 1}}, "required": ["city", "days"],
@@ -142,6 +156,77 @@ def test_every_common_quantization_decodes(kind: str, tiny_model_path: Path, tmp
 
 
 @pytest.mark.docker
+class GreedySteps:
+    """Records, per request of each engine call, every greedy token and the gap between the best
+    and second-best logit it was chosen from (after the constraint's mask)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[dict[int, list[tuple[int, float]]]] = []
+        advance = BatchEngine._sample_and_advance
+        recorder = self
+
+        def sample_and_advance(engine, slots, logits, *rest):
+            owners = [slot.index for slot in slots]  # _sample runs once per slot, in slot order
+            steps = recorder.calls[-1]
+
+            def sample(row, temperature, rng):
+                token = _sample(row, temperature, rng)
+                allowed = np.sort(row[np.isfinite(row)])
+                gap = float(allowed[-1] - allowed[-2]) if len(allowed) > 1 else np.inf
+                steps.setdefault(owners.pop(0), []).append((token, gap))
+                return token
+
+            monkeypatch.setattr(engine_module, "_sample", sample)
+            try:
+                return advance(engine, slots, logits, *rest)
+            finally:
+                monkeypatch.setattr(engine_module, "_sample", _sample)
+
+        run = BatchEngine.run
+
+        def run_recorded(engine, *args, **kwargs):
+            recorder.calls.append({})
+            return run(engine, *args, **kwargs)
+
+        monkeypatch.setattr(BatchEngine, "_sample_and_advance", sample_and_advance)
+        monkeypatch.setattr(BatchEngine, "run", run_recorded)
+
+
+# Logits of one token computed in a batch and alone differ by rounding only (float32 sums in another
+# order), far below this; a row that read another row's logits parted at a gap of 0.09.
+NEAR_TIE = 0.02
+
+
+def test_temperature_zero_batched_parts_from_one_at_a_time_only_at_near_ties(default_model_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # the default model, not the tiny one: the tiny model's random weights write nearly the same
+    # text whatever the prompt, so rows that read each other's logits would go unnoticed there
+    library = load_library(EXAMPLE_LIBRARY)
+    sampler = RequestSampler(library.tools, load_seed_examples(EXAMPLE_SEEDS), seed=5, n_examples=1)
+    bounds = SchemaBounds(query_max_chars=60, string_max_chars=12, array_max_items=2)
+    items = [(generation_messages(r), output_schema(r.tools, min_calls=r.min_calls, max_calls=r.max_calls,
+                                                    bounds=bounds))
+             for r in (sampler.request(i) for i in range(4))]
+    steps = GreedySteps(monkeypatch)
+    with LocalModel(default_model_path, n_ctx=4096, seed=3) as model:
+        alone_texts = [model.complete_json_many([item], temperature=0.0, batch=1)[0].text for item in items]
+        together_texts = [c.text for c in model.complete_json_many(items, temperature=0.0, batch=4)]
+    assert len(set(alone_texts)) == 4  # the rows differ, so a row that read another's logits would show
+    alone = [call[0] for call in steps.calls[:4]]
+    together = steps.calls[4]
+    assert sorted(together) == [0, 1, 2, 3] and all(alone)
+    for i, own in enumerate(alone):
+        batched = together[i]
+        # greedy decoding in a batch follows the request's own prompt and constraint: where it
+        # parts from the one-at-a-time tokens, both paths had two allowed tokens within rounding
+        # of each other (README: batched arithmetic rounds differently, so a near-tie can flip)
+        parted = next((k for k, (a, b) in enumerate(zip(own, batched, strict=False)) if a[0] != b[0]), None)
+        if parted is None:
+            assert len(own) == len(batched) and alone_texts[i] == together_texts[i], i
+        else:
+            assert min(own[parted][1], batched[parted][1]) < NEAR_TIE, (i, parted, own[parted], batched[parted])
+
+
 def test_default_model_generates_executes_and_judges(default_model_path: Path, tmp_path: Path) -> None:
     # grounding off: this test follows rows through the sandbox and the judge, and a small model
     # invents most values (test_grounding_rejects_invented_values covers the grounding stage)

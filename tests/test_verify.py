@@ -12,7 +12,7 @@ from apigen_local import cli, verify_dataset
 from apigen_local.checks.semantic import parse_verdict
 from apigen_local.errors import ConfigError
 from apigen_local.run.files import read_records
-from apigen_local.run.verify import read_rows
+from apigen_local.run.rows import read_rows
 from apigen_local.tool_specs import xlam_tools
 from apigen_local.tools import load_library
 

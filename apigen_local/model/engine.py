@@ -474,36 +474,3 @@ def prompt_tokens(llama: Llama, prompt: str) -> list[int]:
 # (up to the model's n_ctx). A row that reaches the end of its stream is cut there.
 SEQUENCE_CELLS = 4096
 SEQUENCE_HEADROOM = 1024
-
-
-def complete_many(model: Any, items: Sequence[tuple[Sequence[dict[str, str]], dict[str, Any]]], *,
-                  max_tokens: int | None, temperature: float, seeds: Sequence[int] | None,
-                  batch: int) -> list[Any]:
-    """``LocalModel.complete_json_many``: render, tokenise, build matchers, run the engine."""
-    from .bounds import max_json_bytes
-    from .local import Completion
-
-    started = time.perf_counter()
-    if not items:
-        return []
-    requests = []
-    for i, (messages, schema) in enumerate(items):
-        budget = max_json_bytes(schema) + 4 if max_tokens is None else max_tokens
-        requests.append(EngineRequest(
-            tokens=prompt_tokens(model.llama, model.render(messages)), matcher=model.matcher(schema),
-            max_tokens=budget, temperature=temperature,
-            seed=model.seed + i if seeds is None else seeds[i]))
-    prepared = time.perf_counter() - started  # rendering, tokenising, constraint compiles
-    llama = model.llama
-    # streams of SEQUENCE_CELLS, or as many as the longest prompt needs up to the model's n_ctx
-    longest = max(len(r.tokens) for r in requests) + SEQUENCE_HEADROOM
-    cells = min(llama.n_ctx(), max(SEQUENCE_CELLS, longest))
-    engine = model._engine
-    if engine is None or engine.n_seq < batch or engine.n_ctx_seq < cells or engine.kv_keys != model.kv_keys:
-        if engine is not None:
-            engine.close()
-        engine = model._engine = BatchEngine(llama, n_seq=batch, n_ctx_seq=cells, keep=model._keep,
-                                             n_threads=model.n_threads, kv_keys=model.kv_keys)
-    results = engine.run(requests, width=batch)
-    return [Completion(text=r.text, prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens),
-                       seconds=prepared + r.seconds, cached_tokens=r.cached_tokens) for r in results]

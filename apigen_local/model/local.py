@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from ..errors import ConstraintError, ModelError
 from .bounds import max_json_bytes
-from .engine import KV_KEY_TYPES, KvKeys
+from .engine import KV_KEY_TYPES, SEQUENCE_CELLS, SEQUENCE_HEADROOM, BatchEngine, EngineRequest, KvKeys
 from .engine import prompt_tokens as tokenize_prompt
 from .files import check_gguf
 from .scorer import ContinuationScorer
@@ -349,10 +349,29 @@ class LocalModel:
         temperature above 0 the text differs from :meth:`complete_json`'s for the same seed; at
         temperature 0 both are the argmax under the constraint.
         """
-        from .engine import complete_many
-
-        return complete_many(self, items, max_tokens=max_tokens, temperature=temperature,
-                             seeds=seeds, batch=batch)
+        started = time.perf_counter()
+        if not items:
+            return []
+        requests = []
+        for i, (messages, schema) in enumerate(items):
+            budget = max_json_bytes(schema) + 4 if max_tokens is None else max_tokens
+            requests.append(EngineRequest(
+                tokens=tokenize_prompt(self.llama, self.render(messages)), matcher=self.matcher(schema),
+                max_tokens=budget, temperature=temperature,
+                seed=self.seed + i if seeds is None else seeds[i]))
+        prepared = time.perf_counter() - started  # rendering, tokenising, constraint compiles
+        # streams of SEQUENCE_CELLS, or as many as the longest prompt needs up to the model's n_ctx
+        longest = max(len(r.tokens) for r in requests) + SEQUENCE_HEADROOM
+        cells = min(self.llama.n_ctx(), max(SEQUENCE_CELLS, longest))
+        engine = self._engine
+        if engine is None or engine.n_seq < batch or engine.n_ctx_seq < cells or engine.kv_keys != self.kv_keys:
+            if engine is not None:
+                engine.close()
+            engine = self._engine = BatchEngine(self.llama, n_seq=batch, n_ctx_seq=cells, keep=self._keep,
+                                                n_threads=self.n_threads, kv_keys=self.kv_keys)
+        results = engine.run(requests, width=batch)
+        return [Completion(text=r.text, prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens),
+                           seconds=prepared + r.seconds, cached_tokens=r.cached_tokens) for r in results]
 
     def complete_text(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256,
                       temperature: float = 0.7, seed: int | None = None) -> Completion:

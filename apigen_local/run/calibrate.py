@@ -31,7 +31,8 @@ from ..tools import Library, load_library
 from ..types import CallResult, CheckResult, JudgeDesign
 from .calibration import Calibration, StageFigures, save_for_model
 from .files import write_atomic
-from .verify import VERIFY_STAGES, format_record, read_rows
+from .rows import read_rows
+from .verify import VERIFY_STAGES, format_record
 
 
 class RowOutcome(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from ..model.files import cache_dir
 from ..types import JudgeDesign
 from .files import write_atomic
 from .stats import Rate
+
+log = logging.getLogger(__name__)
 
 #: Below this share of negatives rejected, ``generate`` warns that the semantic stage is weak.
 WEAK_JUDGE = 0.5
@@ -81,3 +84,14 @@ def load_for_model(model_file: str | Path) -> Calibration | None:
         return Calibration.model_validate_json(cache_path(model_file).read_text())
     except (OSError, ValueError):
         return None
+
+
+def judge_calibration(model_file: str | Path | None) -> Calibration | None:
+    """The model's latest calibration; warns when its semantic stage catches under half the negatives."""
+    calibration = load_for_model(model_file) if model_file is not None else None
+    if calibration is not None and calibration.weak_judge:
+        caught = calibration.stages["semantic"].negatives_rejected.rate
+        log.warning("the semantic stage of %s caught only %.0f%% of wrong rows in its calibration "
+                    "(apigen-local calibrate); rely on grounding, or use a stronger model",
+                    calibration.model, 100 * caught)
+    return calibration

@@ -1,0 +1,123 @@
+"""The ``generate`` job: workers write and format-check rows; the driver deduplicates and grounds
+them in index order; workers execute and judge the rows that pass; the driver writes them.
+
+Rows are seeded by index, so a row comes out the same whichever worker makes it, and a rerun
+with the same output folder and settings continues where the last one stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..checks.dedup import Deduplicator
+from ..checks.grounding import check_grounding
+from ..generation.sampling import load_seed_examples
+from ..model.files import find_model
+from ..model.local import LocalModel
+from ..tools import load_library
+from ..types import Record
+from .backends.base import Batch, ExecutionBackend
+from .backends.local import LocalBackend
+from .calibration import judge_calibration
+from .config import GenerationConfig, build_config
+from .job import DatasetResult, Job, ProgressReporter
+from .labels import load_for_model as load_label_report
+from .worker import Worker, WorkerSettings
+
+
+class GenerateJob(Job):
+    """A ``generate`` run of ``config``: locally (on ``model`` when given) or on a Ray cluster.
+
+    Everything a user can get wrong (model, library, seed file) is checked here, before any
+    output exists.
+    """
+
+    def __init__(self, config: GenerationConfig, *, model: LocalModel | None = None,
+                 progress: ProgressReporter | None = None, ray: str | None = None,
+                 ray_workers: int | None = None, ray_ship_model: bool = False) -> None:
+        super().__init__(config.out_dir, progress)
+        self.config = config
+        self.model = None if ray is not None else model  # Ray workers load their own copy from its file
+        self.model_path = (model.path if model is not None else find_model(config.model)).resolve()
+        self.ray, self.ray_workers, self.ray_ship_model = ray, ray_workers, ray_ship_model
+        if config.semantic:
+            self.calibration = judge_calibration(self.model_path)
+        self.labelled = load_label_report(self.model_path)
+        self.library = load_library(config.library, strict=not config.lenient)
+        if config.seed_file:
+            load_seed_examples(config.seed_file)
+        self.dedup = Deduplicator()
+
+    def identity(self) -> dict[str, Any]:
+        return self.config.identity()
+
+    def total(self) -> int:
+        return self.config.rows
+
+    def batches(self, done: set[int]) -> Iterator[Batch]:
+        pending = [i for i in range(self.config.rows) if i not in done]
+        size = self.config.batch_rows
+        return (Batch(indices=pending[start:start + size]) for start in range(0, len(pending), size))
+
+    def backend(self) -> ExecutionBackend:
+        settings = WorkerSettings.for_generation(self.config, str(self.model_path))
+        if self.ray is not None:
+            from .backends.ray import RayBackend
+
+            return RayBackend(self.ray, settings, workers=self.ray_workers, ship_model=self.ray_ship_model)
+        return LocalBackend(Worker(settings, model=self.model, library=self.library))
+
+    def resume(self, done: Sequence[Record]) -> None:
+        for record in done:
+            if self.executes(record) and record.query is not None:
+                self.dedup.check(record.id, record.query)
+
+    def admit(self, records: list[Record]) -> list[Record]:
+        """Deduplicate each format-checked row against the earlier ones, then ground it."""
+        for record in records:
+            if record.query is None:
+                continue
+            record.dedup_check = self.dedup.check(record.id, record.query)
+            if self.config.grounding and record.dedup_check.passed:
+                record.grounding_check = check_grounding(record.query, record.answers, record.tools,
+                                                         string_bound=self.config.max_string_chars)
+        return records
+
+
+def generate_dataset(
+    library: str | Path,
+    model: str | Path | LocalModel | None = None,
+    n_rows: int = 100,
+    *,
+    out_dir: str | Path = "out",
+    seed: int = 0,
+    styles: str | dict[str, float] | None = None,
+    config: GenerationConfig | None = None,
+    progress: ProgressReporter | None = None,
+    ray: str | None = None,
+    ray_workers: int | None = None,
+    ray_ship_model: bool = False,
+    **settings: Any,
+) -> DatasetResult:
+    """Generate ``n_rows`` candidate rows from ``library`` with a local GGUF ``model``.
+
+    ``model`` is a GGUF path, an already loaded :class:`LocalModel`, or ``None`` to use
+    ``$APIGEN_MODEL`` / the GGUF in ``models/``. Further settings are the fields of
+    :class:`GenerationConfig`; ``config`` replaces all of them. Rerunning with the same
+    ``out_dir`` and settings resumes. ``ray`` (``auto``, ``local`` or ``host:port``) spreads the
+    rows over ``ray_workers`` Ray workers; ``ray_ship_model`` sends them the GGUF through Ray's
+    object store instead of reading it at the same path on every node.
+    """
+    loaded = model if isinstance(model, LocalModel) else None
+    if config is None:
+        values: dict[str, Any] = {"library": str(library), "rows": n_rows,
+                                  "out_dir": str(out_dir), "seed": seed, **settings}
+        if model is not None and loaded is None:
+            values["model"] = str(model)
+        if styles is not None:
+            values["styles"] = styles
+        config = build_config(values)
+    return GenerateJob(config, model=loaded, progress=progress, ray=ray, ray_workers=ray_workers,
+                       ray_ship_model=ray_ship_model).run()

@@ -1,0 +1,148 @@
+"""The one run loop of ``generate`` and ``verify``, local or on Ray.
+
+:meth:`Job.run` owns a run's lifecycle: open the run files (which refuse other settings and
+return the records already written), resume, hand the pending batches to an execution backend,
+append each finished record in order (``run/files.py`` makes that crash-safe), and, however the
+run ends, close the files, write ``stats.json`` and the report, and return a
+:class:`DatasetResult`. A job says only what is particular to it: its identity, its batches, the
+checks the driver runs (:meth:`Job.admit`), which records execute, and its backend.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from itertools import chain
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from ..types import Record
+from .backends.base import Batch, ExecutionBackend
+from .calibration import Calibration
+from .files import RunFiles
+from .labels import LabelReport
+from .report import write_report_or_warn
+from .stats import RunStats, compute_stats
+
+
+class DatasetResult(BaseModel):
+    """What :func:`generate_dataset` and :func:`verify_dataset` return: the files and the statistics."""
+
+    out_dir: Path
+    dataset_path: Path
+    records_path: Path
+    rejected_path: Path
+    stats_path: Path
+    resumed_rows: int
+    stats: RunStats
+
+
+class ProgressReporter(Protocol):
+    """Receives progress; the CLI draws a bar with it, library users may log or ignore it."""
+
+    def start(self, total: int, done: int) -> None: ...
+
+    def advance(self, record: Record) -> None: ...
+
+
+class Job(ABC):
+    """One run over rows; subclasses fill in what differs between ``generate`` and ``verify``."""
+
+    calibration: Calibration | None = None  # the judge's calibration, shown in the stats
+    labelled: LabelReport | None = None  # the model's precision on labelled rows, shown in the stats
+
+    def __init__(self, out_dir: str | Path, progress: ProgressReporter | None) -> None:
+        self.files = RunFiles(out_dir)
+        self.progress = progress
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """The settings that decide the rows' contents; a resumed run must match them."""
+
+    @abstractmethod
+    def total(self) -> int:
+        """How many rows the whole run has."""
+
+    @abstractmethod
+    def batches(self, done: set[int]) -> Iterator[Batch]:
+        """The batches of the rows whose ids are not in ``done``, in row order."""
+
+    @abstractmethod
+    def backend(self) -> ExecutionBackend:
+        """Where the batches run (not yet opened)."""
+
+    def resume(self, done: Sequence[Record]) -> None:  # noqa: B027 - a hook; verify keeps no driver state
+        """Rebuild the driver's state from the records already written (in id order)."""
+
+    def admit(self, records: list[Record]) -> list[Record]:
+        """The driver's checks on one batch, called in batch order (none by default)."""
+        return records
+
+    def executes(self, record: Record) -> bool:
+        """True for an admitted record that goes to the sandbox: it passed every earlier check."""
+        return record.passed_before_execution
+
+    def run(self) -> DatasetResult:
+        """Run, or resume, to :meth:`total` records and return the result."""
+        started = time.perf_counter()
+        backend = self.backend()  # a bad cluster address fails here, before any output exists
+        done = self.files.open(self.identity())
+        previous_wall = previous_wall_seconds(self.files) if done else 0.0
+        self.resume(sorted(done, key=lambda r: r.id))
+        records = list(done)
+        if self.progress is not None:
+            self.progress.start(self.total(), len(done))
+        try:
+            batches = self.batches({r.id for r in done})
+            first = next(batches, None)
+            if first is not None:
+                with backend:
+                    for finished in backend.run(chain([first], batches), self):
+                        self._write(finished, backend)
+                        records += finished
+        finally:
+            self.files.close()
+            stats = write_stats(self.files, records, previous_wall + time.perf_counter() - started,
+                                model_idle_seconds=backend.idle_seconds,
+                                rows_per_worker=dict(backend.rows_per_worker),
+                                calibration=self.calibration, labelled=self.labelled)
+            write_report_or_warn(self.files.dir, records=records)
+        return DatasetResult(
+            out_dir=self.files.dir, dataset_path=self.files.dataset, records_path=self.files.records,
+            rejected_path=self.files.rejected, stats_path=self.files.stats, resumed_rows=len(done),
+            stats=stats,
+        )
+
+    def _write(self, finished: list[Record], backend: ExecutionBackend) -> None:
+        for record in finished:
+            self.files.append(record)
+            if self.progress is not None:
+                self.progress.advance(record)
+        show = getattr(self.progress, "workers", None)
+        if backend.rows_per_worker and callable(show):
+            show(dict(backend.rows_per_worker))
+
+
+def previous_wall_seconds(files: RunFiles) -> float:
+    """The wall time a resumed run had already spent, from its ``stats.json`` (0 if none)."""
+    try:
+        return RunStats.model_validate_json(files.stats.read_text()).wall_seconds
+    except (OSError, ValueError):
+        return 0.0
+
+
+def write_stats(files: RunFiles, records: Sequence[Record], wall_seconds: float, *,
+                model_idle_seconds: float = 0.0, rows_per_worker: dict[str, int] | None = None,
+                calibration: Calibration | None = None, labelled: LabelReport | None = None) -> RunStats:
+    """Compute the run's statistics from ``records`` and write ``stats.json``."""
+    stats = compute_stats(records, wall_seconds=wall_seconds)
+    stats.model_idle_seconds = round(model_idle_seconds, 3)
+    stats.calibration = calibration.summary() if calibration is not None else None
+    stats.labelled = labelled.summary() if labelled is not None else None
+    stats.rows_per_worker = dict(rows_per_worker or {})
+    if files.dir.is_dir():
+        files.stats.write_text(stats.model_dump_json(indent=2))
+    return stats

@@ -1,0 +1,170 @@
+"""Reading rows people wrote: one JSON object per line, in the xlam-60k or OpenAI chat form.
+
+A row is xlam-60k (``query``; ``answers`` and ``tools`` as JSON strings or as JSON values;
+optional ``id``) or OpenAI chat (``messages`` holding one user message and assistant
+``tool_calls``, plus ``tools``). A line that cannot be read keeps its problem (``invalid_row`` or
+``invalid_json``) for the format stage to report; reading never raises for a bad line.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from pydantic import BaseModel, Field
+
+from ..checks.format import INVALID_JSON
+from ..errors import ConfigError
+from ..types import CheckResult
+
+INVALID_ROW: Final = "invalid_row"
+MAX_TOOLS_PER_ROW = 1000
+
+
+class InputRow(BaseModel):
+    """One line of the input file, read but not yet checked."""
+
+    line: int = Field(description="1-based line number in the input file")
+    id: int
+    source_id: Any = Field(None, description='the row\'s own "id", any JSON value, kept for joining back')
+    text: str = Field(description="the line as read")
+    query: str | None = None
+    answers: Any = None
+    tool_names: list[str] = Field(default_factory=list)
+    problem: CheckResult | None = Field(None, description="invalid_row / invalid_json found while reading")
+
+
+class _Unreadable(Exception):
+    """A row that cannot be read: ``reason`` is invalid_row or invalid_json, the message says why."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def read_rows(path: str | Path) -> list[InputRow]:
+    """Read every non-blank line of a JSONL file of rows; unreadable lines carry their problem.
+
+    A row's id is its integer ``id`` when it has one, else its 0-based line index; an id already
+    taken by an earlier line is replaced by a fresh one above every other id, so ids are unique.
+    """
+    file = Path(path).expanduser()
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"the rows file {file} does not exist") from exc
+    except OSError as exc:
+        raise ConfigError(f"the rows file {file} cannot be read: {exc.strerror}") from exc
+    rows: list[InputRow] = []
+    for index, raw in enumerate(data.split(b"\n")):
+        if raw.strip():
+            rows.append(_read_line(raw, index))
+    taken: set[int] = set()
+    fresh = max((row.id for row in rows), default=-1) + 1
+    for row in rows:
+        if row.id in taken:
+            row.id, fresh = fresh, fresh + 1
+        taken.add(row.id)
+    return rows
+
+
+def _read_line(raw: bytes, index: int) -> InputRow:
+    number = index + 1
+    text = raw.decode("utf-8", errors="replace").rstrip("\r")
+    row = InputRow(line=number, id=index, text=text)
+    try:
+        try:
+            value = _loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise _Unreadable(INVALID_ROW, "it is not UTF-8 text") from exc
+        except (ValueError, RecursionError) as exc:
+            raise _Unreadable(INVALID_ROW, f"it is not valid JSON: {exc}") from exc
+        if not isinstance(value, dict):
+            raise _Unreadable(INVALID_ROW, "it is not a JSON object")
+        row.source_id = value.get("id")
+        if isinstance(value.get("id"), int) and not isinstance(value["id"], bool):
+            row.id = value["id"]
+        row.tool_names = _tool_names(value)
+        if "messages" in value:
+            row.query, row.answers = _chat_row(value["messages"])
+        else:
+            row.query, row.answers = _xlam_row(value)
+    except _Unreadable as exc:
+        row.problem = CheckResult.fail(exc.reason, f"line {number}: {exc}.")
+    return row
+
+
+def _loads(text: str) -> Any:
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _decoded(value: Any, what: str, reason: str) -> Any:
+    """``value`` itself, or the JSON it holds when it is a string."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _loads(value)
+    except (ValueError, RecursionError) as exc:
+        raise _Unreadable(reason, f"{what} is not valid JSON: {exc}") from exc
+
+
+def _tool_names(row: dict[str, Any]) -> list[str]:
+    """The function names a row offers, from xlam, bare-function or OpenAI tool specs."""
+    if "tools" not in row:
+        raise _Unreadable(INVALID_ROW, 'it has no "tools"')
+    specs = _decoded(row["tools"], '"tools"', INVALID_ROW)
+    if not isinstance(specs, list) or not specs:
+        raise _Unreadable(INVALID_ROW, '"tools" is not a non-empty list of tool specs')
+    if len(specs) > MAX_TOOLS_PER_ROW:
+        raise _Unreadable(INVALID_ROW, f'"tools" lists {len(specs)} tools, more than {MAX_TOOLS_PER_ROW}')
+    names: dict[str, None] = {}  # ordered set
+    for position, spec in enumerate(specs):
+        name = None
+        if isinstance(spec, dict):
+            inner = spec.get("function")
+            name = (inner if isinstance(inner, dict) else spec).get("name")
+        if not isinstance(name, str) or not name:
+            raise _Unreadable(INVALID_ROW, f"tools[{position}] has no function name")
+        names.setdefault(name)
+    return list(names)
+
+
+def _xlam_row(row: dict[str, Any]) -> tuple[str, Any]:
+    for key in ("query", "answers"):
+        if key not in row:
+            raise _Unreadable(INVALID_ROW, f'it has neither "messages" nor "{key}"')
+    if not isinstance(row["query"], str):
+        raise _Unreadable(INVALID_ROW, '"query" is not a string')
+    return row["query"], _decoded(row["answers"], '"answers"', INVALID_JSON)
+
+
+def _chat_row(messages: Any) -> tuple[str, list[Any]]:
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise _Unreadable(INVALID_ROW, '"messages" is not a list of message objects')
+    users = [m.get("content") for m in messages if m.get("role") == "user"]
+    if len(users) != 1 or not isinstance(users[0], str):
+        raise _Unreadable(INVALID_ROW, '"messages" must hold exactly one user message with text')
+    calls: list[Any] = []
+    for message in messages:
+        if message.get("role") != "assistant":
+            continue
+        tool_calls = message.get("tool_calls") or []
+        if not isinstance(tool_calls, list):
+            raise _Unreadable(INVALID_ROW, "an assistant message has tool_calls that are not a list")
+        for call in tool_calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                calls.append(call)  # the format check says what is wrong with it
+                continue
+            shaped = {key: function[key] for key in ("name", "arguments") if key in function}
+            if "arguments" in shaped:
+                shaped["arguments"] = _decoded(shaped["arguments"],
+                                               f"the arguments of tool call {len(calls)}",
+                                               INVALID_JSON)
+            calls.append(shaped)
+    return users[0], calls

@@ -1,1 +1,0 @@
-"""Running the pipeline across a Ray cluster."""

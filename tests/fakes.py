@@ -1,0 +1,101 @@
+"""An in-memory execution backend: the real run loop (run/job.py, run/backends/base.py) with no
+model and no Docker, for the run-loop tests. The real-Docker and real-Ray tests stay the net."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from apigen_local.run.backends.base import ExecutionBackend, Task
+from apigen_local.types import CallResult, CheckResult, FunctionCall, Record, Tool
+
+
+class FakeCrash(Exception):
+    """The process 'dies' here."""
+
+
+class FakeWorker:
+    """Rows from indices by a fixed rule, and 'execution' that divides in Python.
+
+    Row ``i`` asks to divide ``i + 1`` by ``i % 5`` (0: the call fails). Every 9th row (i % 9 == 8)
+    fails the format check; a row with i % 6 == 5 repeats the previous row's query (a duplicate);
+    a row with i % 4 == 3 calls with a value its query does not state (ungrounded).
+    """
+
+    def __init__(self, tool: Tool) -> None:
+        self.tool = tool
+        self.checked: list[int] = []  # ids of the records sent to the sandbox, in order
+
+    def generate(self, indices: Sequence[int]) -> list[Record]:
+        return [self.row(i) for i in indices]
+
+    def row(self, i: int) -> Record:
+        record = Record(id=i, seed=i, style="simple", tools=[self.tool], format_check=CheckResult.ok())
+        if i % 9 == 8:
+            record.raw_output = "{"
+            record.format_check = CheckResult.fail("invalid_json", "cut short")
+            return record
+        q = i - 1 if i % 6 == 5 else i
+        record.query = f"Divide {q + 1} by {q % 5}."
+        divisor = 77 if i % 4 == 3 else q % 5
+        record.answers = [FunctionCall(name=self.tool.name, arguments={"dividend": q + 1, "divisor": divisor})]
+        return record
+
+    def check(self, records: Sequence[Record]) -> list[Record]:
+        checked = []
+        for record in records:
+            self.checked.append(record.id)
+            arguments = record.answers[0].arguments
+            ok = arguments["divisor"] != 0
+            record.execution_result = [CallResult(
+                name=record.answers[0].name, ok=ok,
+                result=arguments["dividend"] / arguments["divisor"] if ok else None,
+                reason=None if ok else "exception")]
+            record.execution_check = CheckResult.ok() if ok else CheckResult.fail("exception", "ZeroDivisionError")
+            if ok:
+                record.semantic_check = CheckResult.ok()
+            checked.append(record)
+        return checked
+
+
+class FakeBackend(ExecutionBackend):
+    """Runs tasks on a :class:`FakeWorker`.
+
+    ``order`` picks which submitted task finishes next: ``fifo``, or ``newest`` (the most recent
+    first, so later batches finish before earlier ones). After ``crash_after`` results it raises
+    :class:`FakeCrash`, as if the process died there. Workers are named ``f0``, ``f1``… in turn.
+    """
+
+    def __init__(self, worker: FakeWorker, *, order: Literal["fifo", "newest"] = "fifo", window: int = 3,
+                 crash_after: int | None = None, workers: int = 2) -> None:
+        super().__init__()
+        self.worker = worker
+        self.order = order
+        self.window = window
+        self.crash_after = crash_after
+        self.names = [f"f{i}" for i in range(workers)]
+        self.tasks: list[Task] = []
+        self.results = 0
+        self.opened = self.closed = False
+        self.most_out = 0  # the most batches that were out at once
+
+    def open(self) -> None:
+        self.opened = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def submit(self, task: Task) -> None:
+        assert self.opened and not self.closed
+        self.tasks.append(task)
+        self.most_out = max(self.most_out, len({t.batch for t in self.tasks}))
+
+    def result(self) -> tuple[Task, list[Record], str]:
+        if self.crash_after is not None and self.results >= self.crash_after:
+            raise FakeCrash(f"crashed after {self.results} results")
+        task = self.tasks.pop(0 if self.order == "fifo" else -1)
+        name = self.names[self.results % len(self.names)]
+        self.results += 1
+        if task.kind == "generate":
+            return task, self.worker.generate(task.indices), name
+        return task, self.worker.check([r.model_copy(deep=True) for r in task.records]), name

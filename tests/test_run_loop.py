@@ -1,0 +1,167 @@
+"""The run loop (run/job.py, run/backends/base.py) with the real generate and verify jobs on an
+in-memory backend: resume, ordering, admission order, a crash at every point, stats, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apigen_local.run.backends.base import ExecutionBackend
+from apigen_local.run.config import build_config
+from apigen_local.run.files import read_records
+from apigen_local.run.generate import GenerateJob
+from apigen_local.run.verify import VerifyConfig, VerifyJob
+from apigen_local.tools import load_library
+
+from .conftest import EXAMPLE_LIBRARY
+from .fakes import FakeBackend, FakeCrash, FakeWorker
+
+ROWS = 40
+BATCH = 4
+TOOL = load_library(EXAMPLE_LIBRARY).by_name["getdivision"]
+
+
+@pytest.fixture
+def fake_model(tmp_path: Path) -> Path:
+    path = tmp_path / "fake.gguf"
+    path.write_bytes(b"GGUF" + bytes(60))  # the generate job only resolves the model's file
+    return path
+
+
+class FakeGenerate(GenerateJob):
+    def __init__(self, out: Path, model: Path, backend: ExecutionBackend) -> None:
+        super().__init__(build_config({"library": str(EXAMPLE_LIBRARY), "model": str(model), "rows": ROWS,
+                                       "out_dir": str(out), "batch_rows": BATCH}))
+        self._backend = backend
+
+    def backend(self) -> ExecutionBackend:
+        return self._backend
+
+
+def _generate(out: Path, model: Path, **options) -> tuple[FakeBackend, object]:
+    backend = FakeBackend(FakeWorker(TOOL), **options)
+    return backend, FakeGenerate(out, model, backend).run()
+
+
+def _contents(out: Path) -> list[dict]:
+    return [r.model_dump(exclude={"timings"}) for r in read_records(out / "records.jsonl")]
+
+
+def test_batches_that_finish_out_of_order_are_admitted_and_written_in_order(tmp_path: Path, fake_model: Path) -> None:
+    fifo, _ = _generate(tmp_path / "fifo", fake_model, order="fifo")
+    newest, _ = _generate(tmp_path / "newest", fake_model, order="newest", window=5)
+    assert [r.id for r in read_records(tmp_path / "newest" / "records.jsonl")] == list(range(ROWS))
+    # dedup saw the rows in index order: the later of two equal queries is the duplicate
+    assert _contents(tmp_path / "newest") == _contents(tmp_path / "fifo")
+    records = list(read_records(tmp_path / "fifo" / "records.jsonl"))
+    duplicates = [r.id for r in records if r.dedup_check is not None and not r.dedup_check.passed]
+    assert duplicates and all(i % 6 == 5 for i in duplicates)
+    assert newest.most_out <= 5 and fifo.most_out <= 3
+
+
+def test_only_rows_that_passed_every_earlier_check_reach_the_sandbox(tmp_path: Path, fake_model: Path) -> None:
+    backend, result = _generate(tmp_path / "out", fake_model)
+    records = list(read_records(tmp_path / "out" / "records.jsonl"))
+    expected = [r.id for r in records if r.format_check.passed and r.dedup_check.passed
+                and r.grounding_check is not None and r.grounding_check.passed]
+    assert backend.worker.checked == expected and 0 < len(expected) < ROWS
+    rejected = {r.id: r.rejection for r in records if not r.accepted}
+    assert rejected[8] == ("format", "invalid_json") and rejected[3][0] == "grounding"
+    assert rejected[5] == ("dedup", "duplicate") and rejected[10] == ("execution", "exception")
+    # stats and report come from the records; each row counted once, for the worker that made it
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert stats["accepted"] == result.stats.accepted == sum(r.accepted for r in records) > 0
+    assert stats["rows"] == ROWS and sum(stats["rows_per_worker"].values()) == ROWS
+    assert (tmp_path / "out" / "report.html").is_file()
+    assert len((tmp_path / "out" / "dataset.jsonl").read_text().splitlines()) == stats["accepted"]
+    assert backend.opened and backend.closed
+
+
+def test_a_crash_at_every_point_loses_nothing_written_and_the_rerun_completes(tmp_path: Path,
+                                                                             fake_model: Path) -> None:
+    _generate(tmp_path / "whole", fake_model)
+    expected = _contents(tmp_path / "whole")
+    results = 2 * ROWS // BATCH  # a generate and a check result per batch, at most
+    resumed = set()
+    for crash_after in range(results + 1):
+        out = tmp_path / f"crash{crash_after}"
+        backend = FakeBackend(FakeWorker(TOOL), order="newest", crash_after=crash_after)
+        try:
+            FakeGenerate(out, fake_model, backend).run()
+        except FakeCrash:
+            pass
+        assert backend.closed, crash_after  # the workers were stopped however the run ended
+        written = [r.id for r in read_records(out / "records.jsonl")]
+        assert written == list(range(len(written))), crash_after  # a prefix, in order, each once
+        stats = json.loads((out / "stats.json").read_text())  # stats match the files at the crash
+        assert stats["rows"] == len(written), crash_after
+        assert (out / "report.html").is_file()
+        again = FakeGenerate(out, fake_model, FakeBackend(FakeWorker(TOOL))).run()
+        assert again.resumed_rows == len(written)
+        assert _contents(out) == expected, crash_after
+        resumed.add(len(written))
+    assert min(resumed) == 0 and max(resumed) == ROWS and len(resumed) > 3  # crashes at many points
+
+
+def test_a_resume_does_not_generate_written_rows_again(tmp_path: Path, fake_model: Path) -> None:
+    out = tmp_path / "out"
+    backend = FakeBackend(FakeWorker(TOOL), crash_after=6)
+    with pytest.raises(FakeCrash):
+        FakeGenerate(out, fake_model, backend).run()
+    written = {r.id for r in read_records(out / "records.jsonl")}
+    assert written
+    rerun = FakeBackend(FakeWorker(TOOL))
+    FakeGenerate(out, fake_model, rerun).run()
+    assert not written & set(rerun.worker.checked)  # nothing written was executed again
+    assert len(list(read_records(out / "records.jsonl"))) == ROWS
+
+
+def test_a_finished_run_opens_no_backend(tmp_path: Path, fake_model: Path) -> None:
+    _generate(tmp_path / "out", fake_model)
+    backend, result = _generate(tmp_path / "out", fake_model)
+    assert not backend.opened and result.resumed_rows == ROWS
+
+
+def _rows_file(path: Path) -> Path:
+    worker = FakeWorker(TOOL)
+    lines = []
+    for i in range(ROWS):
+        row = worker.row(i)
+        if row.query is None:
+            lines.append("{not json")
+            continue
+        lines.append(json.dumps({"id": 100 + i, "query": row.query, "tools": [{"name": TOOL.name}],
+                                 "answers": [c.model_dump() for c in row.answers]}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class FakeVerify(VerifyJob):
+    def __init__(self, rows: Path, out: Path, backend: ExecutionBackend) -> None:
+        super().__init__(rows, EXAMPLE_LIBRARY, VerifyConfig(out_dir=str(out), batch_rows=BATCH,
+                                                             stages="format,grounding,execution"))
+        self._backend = backend
+
+    def backend(self) -> ExecutionBackend:
+        return self._backend
+
+
+def test_verify_runs_through_the_same_loop_and_resumes(tmp_path: Path) -> None:
+    rows = _rows_file(tmp_path / "rows.jsonl")
+    whole = FakeBackend(FakeWorker(TOOL), order="newest")
+    FakeVerify(rows, tmp_path / "whole", whole).run()
+    records = list(read_records(tmp_path / "whole" / "records.jsonl"))
+    # written in file order; an unreadable line keeps its line index as its id
+    assert [r.source_id if r.source_id is not None else r.id for r in records] == \
+        [i if i % 9 == 8 else 100 + i for i in range(ROWS)]
+    assert sorted(whole.worker.checked) == [r.id for r in records if r.format_check.passed and r.grounding_check.passed]
+    assert records[8].rejection == ("format", "invalid_row") and records[10].rejection == ("execution", "exception")
+    out = tmp_path / "out"
+    with pytest.raises(FakeCrash):
+        FakeVerify(rows, out, FakeBackend(FakeWorker(TOOL), crash_after=3)).run()
+    partial = len(list(read_records(out / "records.jsonl")))
+    resumed = FakeVerify(rows, out, FakeBackend(FakeWorker(TOOL))).run()
+    assert resumed.resumed_rows == partial
+    assert _contents(out) == _contents(tmp_path / "whole")
