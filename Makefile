@@ -18,7 +18,7 @@ test: setup
 	$(VENV)/bin/python -m pytest -q
 
 lint: setup
-	$(VENV)/bin/ruff check apigen_local sandbox tests benchmarks examples
+	$(VENV)/bin/ruff check apigen_local sandbox tests benchmarks examples scripts
 
 # The four benchmarks (not part of `make test`); each prints its table and ratios and exits 1 when
 # it misses its target. All of them run; the target fails if any did.

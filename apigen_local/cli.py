@@ -215,14 +215,13 @@ def _calibrate_labels(args: argparse.Namespace) -> int:
         if args.fit_margin is not None:  # the function-fit check compares with the library's functions
             if not args.library:
                 raise ConfigError("--fit-margin needs --library LIB: the functions the called ones are compared with")
-            from .checks.semantic import SemanticChecker
-            from .model.local import LocalModel
-            from .tools import load_library
+            from .run.worker import JudgeSettings, ModelSettings, Worker, WorkerSettings
 
-            tools = load_library(args.library).tools
-            model = stack.enter_context(LocalModel(model_file, n_ctx=args.n_ctx or 2048, n_threads=args.threads,
-                                                   n_gpu_layers=args.gpu_layers or 0))
-            judge = SemanticChecker(model, library=tools, fit_margin=args.fit_margin)
+            worker = stack.enter_context(Worker(WorkerSettings(
+                library=args.library, judge=JudgeSettings(fit_margin=args.fit_margin),
+                model=ModelSettings(path=str(model_file), n_ctx=args.n_ctx or 2048, n_threads=args.threads,
+                                    n_gpu_layers=args.gpu_layers or 0))))
+            judge = worker.judge_checker
         figures = measure(rows, judge=lambda row: judge)
     report = LabelReport(model=model_file.stem, model_file=str(model_file),
                          labels_file=str(Path(args.labels).resolve()),

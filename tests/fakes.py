@@ -18,15 +18,18 @@ class FakeWorker:
     """Rows from indices by a fixed rule, and 'execution' that divides in Python.
 
     Row ``i`` asks to divide ``i + 1`` by ``i % 5`` (0: the call fails). Every 9th row (i % 9 == 8)
-    fails the format check; a row with i % 6 == 5 repeats the previous row's query (a duplicate);
+    fails the format check; a row with i % 6 == 5 repeats row i - 3's query (a duplicate, often of a
+    row in the batch before);
     a row with i % 4 == 3 calls with a value its query does not state (ungrounded).
     """
 
     def __init__(self, tool: Tool) -> None:
         self.tool = tool
+        self.generated: list[int] = []  # indices generated, in order
         self.checked: list[int] = []  # ids of the records sent to the sandbox, in order
 
     def generate(self, indices: Sequence[int]) -> list[Record]:
+        self.generated += indices
         return [self.row(i) for i in indices]
 
     def row(self, i: int) -> Record:
@@ -35,7 +38,7 @@ class FakeWorker:
             record.raw_output = "{"
             record.format_check = CheckResult.fail("invalid_json", "cut short")
             return record
-        q = i - 1 if i % 6 == 5 else i
+        q = i - 3 if i % 6 == 5 else i
         record.query = f"Divide {q + 1} by {q % 5}."
         divisor = 77 if i % 4 == 3 else q % 5
         record.answers = [FunctionCall(name=self.tool.name, arguments={"dividend": q + 1, "divisor": divisor})]

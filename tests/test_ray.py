@@ -247,7 +247,8 @@ def test_verify_on_two_workers_matches_a_local_verify_and_resumes(cluster: str, 
     local = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=tmp_path / "local", batch_rows=4, judge="verdict")
     out = tmp_path / "ray"
     code = cli.main(["verify", str(rows), "--library", str(LIBRARY), "--model", str(MODEL), "--out", str(out),
-                     "--batch-rows", "4", "--judge", "verdict", "--ray", cluster, "--ray-workers", "2", "--ray-ship-model", "--quiet"])
+                     "--batch-rows", "4", "--judge", "verdict", "--ray", cluster, "--ray-workers", "2",
+                     "--ray-ship-model", "--quiet"])
     assert code == 0
     expected = _contents(tmp_path / "local")
     assert len(expected) == 45 and local.stats.stages["semantic"].total > 0

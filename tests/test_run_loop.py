@@ -114,8 +114,10 @@ def test_a_resume_does_not_generate_written_rows_again(tmp_path: Path, fake_mode
     assert written
     rerun = FakeBackend(FakeWorker(TOOL))
     FakeGenerate(out, fake_model, rerun).run()
+    assert sorted(rerun.worker.generated) == sorted(set(range(ROWS)) - written)  # only the rest
     assert not written & set(rerun.worker.checked)  # nothing written was executed again
-    assert len(list(read_records(out / "records.jsonl"))) == ROWS
+    lines = [json.loads(line)["id"] for line in (out / "records.jsonl").read_text().splitlines()]
+    assert sorted(lines) == list(range(ROWS))  # each row once
 
 
 def test_a_finished_run_opens_no_backend(tmp_path: Path, fake_model: Path) -> None:

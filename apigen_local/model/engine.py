@@ -459,7 +459,6 @@ class LLGuidanceMatcher:
         self.matcher.consume_token(token)
 
 
-
 def prompt_tokens(llama: Llama, prompt: str) -> list[int]:
     """``prompt`` tokenised as ``LocalModel`` does (one BOS, even when the template wrote one)."""
     tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)

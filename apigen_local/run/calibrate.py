@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -33,6 +32,7 @@ from .calibration import Calibration, StageFigures, save_for_model
 from .files import write_atomic
 from .rows import read_rows
 from .verify import VERIFY_STAGES, format_record
+from .worker import JudgeSettings, ModelSettings, SandboxSettings, Worker, WorkerSettings
 
 
 class RowOutcome(BaseModel):
@@ -78,12 +78,17 @@ def calibrate(
     """
     started = time.perf_counter()
     lib = load_library(library)
-    with ExitStack() as stack:
-        sandbox = stack.enter_context(SandboxExecutor(lib.path, call_timeout=call_timeout))
-        outcomes = checked_rows(lib, rows_file, sandbox, seed=seed, limit=limit)
-        loaded = model if isinstance(model, LocalModel) else stack.enter_context(LocalModel(
-            find_model(model), n_ctx=n_ctx, n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed))
-        judge_rows(outcomes, SemanticChecker(loaded, design=judge, library=lib.tools), seed=seed, progress=progress)
+    loaded = model if isinstance(model, LocalModel) else None
+    settings = WorkerSettings(
+        library=lib.path, seed=seed, sandbox=SandboxSettings(call_timeout=call_timeout),
+        judge=JudgeSettings(design=judge),
+        model=None if loaded is not None else ModelSettings(path=str(find_model(model)), n_ctx=n_ctx,  # type: ignore[arg-type]
+                                                            n_threads=n_threads, n_gpu_layers=n_gpu_layers, seed=seed))
+    with Worker(settings, model=loaded, library=lib) as worker:
+        assert worker.sandbox is not None and worker.judge_checker is not None and worker.model is not None
+        outcomes = checked_rows(lib, rows_file, worker.sandbox, seed=seed, limit=limit)
+        judge_rows(outcomes, worker.judge_checker, seed=seed, progress=progress)
+        loaded = worker.model
     figures, dropped = tally(outcomes)
     positives = sum(o.row.positive for o in outcomes)
     calibration = Calibration(

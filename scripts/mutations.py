@@ -1,0 +1,134 @@
+"""Break a feature on purpose and check that the tests named for it fail (issues 28 and 31).
+
+Usage: .venv/bin/python scripts/mutations.py [--all] [--only NAME]
+
+Each mutation replaces one piece of source text, runs the tests that claim the feature, expects
+them to fail, and restores the file (also on Ctrl-C). Without ``--all`` only the mutations whose
+tests need no Docker, model, Ray or browser run (about a minute); ``--all`` runs every one (about
+25 minutes on 2 cores: the Ray ones take minutes each). Prints one line per mutation and exits 1
+if any mutation survived, i.e. its tests passed with the feature broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+    fast: bool = False  # its tests need no Docker, model, Ray or browser
+
+
+MUTATIONS = [
+    # -- the run loop (issue 28) ---------------------------------------------------------------
+    Mutation("resume starts over (written rows are generated again)", "apigen_local/run/job.py",
+             "batches = self.batches({r.id for r in done})", "batches = self.batches(set())",
+             ("tests/test_run_loop.py::test_a_resume_does_not_generate_written_rows_again",), fast=True),
+    Mutation("a batch is admitted as soon as it is generated, not in batch order",
+             "apigen_local/run/backends/base.py",
+             "            while admitted in generated:\n"
+             "                records = driver.admit(generated.pop(admitted))",
+             "            for admitted in sorted(generated)[:1]:\n"
+             "                records = driver.admit(generated.pop(admitted))",
+             ("tests/test_run_loop.py::test_batches_that_finish_out_of_order_are_admitted_and_written_in_order",),
+             fast=True),
+    Mutation("stats are written only when the run succeeds", "apigen_local/run/job.py",
+             "        finally:\n            self.files.close()\n            stats = write_stats(",
+             "        except BaseException:\n            self.files.close()\n            raise\n"
+             "        if True:\n            self.files.close()\n            stats = write_stats(",
+             ("tests/test_run_loop.py::test_a_crash_at_every_point_loses_nothing_written_and_the_rerun_completes",),
+             fast=True),
+    Mutation("rows that failed grounding are executed too", "apigen_local/run/job.py",
+             "        return record.passed_before_execution",
+             "        return record.format_check.passed",
+             ("tests/test_run_loop.py::test_only_rows_that_passed_every_earlier_check_reach_the_sandbox",), fast=True),
+    Mutation("an import inside a function closes a cycle", "apigen_local/model/engine.py",
+             "def prompt_tokens(llama: Llama, prompt: str) -> list[int]:\n",
+             "def prompt_tokens(llama: Llama, prompt: str) -> list[int]:\n"
+             "    from .local import Completion  # noqa: F401\n",
+             ("tests/test_imports.py",), fast=True),
+    # -- tests that prove what they claim (issue 31) ---------------------------------------------
+    Mutation("generate wipes its output folder and starts over", "apigen_local/run/files.py",
+             "    def open(self, identity: dict[str, Any]) -> list[Record]:\n",
+             "    def open(self, identity: dict[str, Any]) -> list[Record]:\n"
+             "        import shutil\n        shutil.rmtree(self.dir, ignore_errors=True)\n",
+             ("tests/test_pipeline.py::test_resume_after_sigkill_loses_and_duplicates_nothing",)),
+    Mutation("the judge rejects every row", "apigen_local/checks/semantic.py",
+             '        return Verdict(thought="", passes=True, check=CheckResult.ok(), raw="")',
+             '        return Verdict(thought="", passes=False, check=CheckResult.fail("semantic_fail", "x"), raw="")',
+             ("tests/test_verify.py::test_correct_rows_pass_and_each_broken_row_fails_with_its_stage_and_reason",)),
+    Mutation("a long result is cut to nothing", "sandbox/runner.py",
+             '    return text[:limit] + f"... [{len(text) - limit} more characters]"', '    return ""',
+             ("tests/security/test_classes.py::test_long_results_are_cut_not_lost",)),
+    Mutation("the sandbox calls modules, classes and objects of the library", "sandbox/runner.py",
+             "    if not inspect.isfunction(target) or target.__module__ != module.__name__ "
+             "or target.__name__ != name:",
+             "    if inspect.isbuiltin(target) or (inspect.isfunction(target) and "
+             "(target.__module__ != module.__name__ or target.__name__ != name)):",
+             ("tests/security/test_classes.py::test_only_functions_defined_in_the_library_run",)),
+    Mutation("the llguidance constraint allows every token", "apigen_local/model/engine.py",
+             "        self.matcher.unsafe_compute_mask_ptr(target.ctypes.data, target.size * target.itemsize)",
+             "        target[:] = -1",
+             ("tests/test_generation.py::test_two_hundred_pairs_all_parse_and_pass_the_format_checker",)),
+    Mutation("batched rows read each other's logits", "apigen_local/model/engine.py",
+             "        mask_started = time.perf_counter()\n        n = len(slots)\n",
+             "        mask_started = time.perf_counter()\n        n = len(slots)\n"
+             "        logits = np.ascontiguousarray(logits[:n][::-1])\n",
+             ("tests/test_real_model.py::test_temperature_zero_batched_parts_from_one_at_a_time_only_at_near_ties",)),
+    Mutation("batched completions come back in another order", "apigen_local/model/local.py",
+             "        results = engine.run(requests, width=batch)\n",
+             "        results = engine.run(requests, width=batch)[::-1]\n",
+             ("tests/test_engine.py::test_generator_generate_many_matches_its_requests",)),
+    Mutation("a lost Ray batch is never run again", "apigen_local/run/backends/ray.py",
+             "                self._lose(i, exc)\n                heapq.heappush(self.queue, call)\n",
+             "                self._lose(i, exc)\n",
+             ("tests/test_ray.py::test_killed_worker_rows_run_again",)),
+]
+
+
+def run(mutation: Mutation) -> tuple[bool, float]:
+    """Apply ``mutation``, run its tests, restore; True when the tests failed (the mutation died)."""
+    path = ROOT / mutation.file
+    original = path.read_text()
+    if original.count(mutation.old) != 1:
+        raise SystemExit(f"{mutation.name}: the text to replace is not in {mutation.file} exactly once")
+    started = time.perf_counter()
+    path.write_text(original.replace(mutation.old, mutation.new))
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                               *mutation.tests], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    finally:
+        path.write_text(original)
+    return done.returncode != 0, time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--all", action="store_true", help="also the mutations whose tests need real parts")
+    parser.add_argument("--only", help="run the mutations whose name contains this text")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if (args.all or m.fast) and (not args.only or args.only in m.name)]
+    survived = 0
+    for mutation in chosen:
+        died, seconds = run(mutation)
+        survived += not died
+        print(f"{'killed  ' if died else 'SURVIVED'} {seconds:6.1f} s  {mutation.name}  ({', '.join(mutation.tests)})",
+              flush=True)
+    print(f"{len(chosen) - survived}/{len(chosen)} mutations made their tests fail")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
