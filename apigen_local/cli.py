@@ -190,8 +190,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     kinds = list(next(iter(calibration.stages.values())).by_kind)
     print(f"{'stage':<10} {'kept (+)':>9} {'rejected (-)':>13} " + " ".join(f"{k:>14}" for k in kinds))
     for stage, figures in calibration.stages.items():
-        print(f"{stage:<10} {figures.positives_kept.rate:>9.0%} {figures.negatives_rejected.rate:>13.0%} "
-              + " ".join(f"{figures.by_kind[k].rate:>14.0%}" for k in kinds))
+        print(f"{stage:<10} {figures.positives_kept.percent():>9} {figures.negatives_rejected.percent():>13} "
+              + " ".join(f"{figures.by_kind[k].percent():>14}" for k in kinds))
     if calibration.weak_judge:
         print("warning: the semantic stage catches fewer than half of the wrong rows with this model")
     print(f"calibration: {Path(args.out) / 'calibration.json'}")
@@ -266,7 +266,7 @@ def _print_result(result: DatasetResult) -> None:
 def _print_stats_summary(stats: RunStats) -> None:
     print(f"rows: {stats.rows}  accepted: {stats.accepted} ({stats.acceptance:.0%})")
     for stage, rate in stats.stages.items():
-        print(f"  {stage:<10} {rate.passed:>6}/{rate.total:<6} passed ({rate.rate:.0%})")
+        print(f"  {stage:<10} {rate.passed:>6}/{rate.total:<6} passed ({rate.percent()})")
     for reason, count in stats.reasons.items():
         print(f"  rejected {reason}: {count}")
     print(f"  {stats.rows_per_minute} rows/min, {stats.tokens_per_second} tokens/s, "
@@ -294,7 +294,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     _print_stats_summary(stats)
     for title, groups in (("style", stats.styles), ("function", stats.functions)):
         for name, rate in groups.items():
-            print(f"  {title} {name:<24} {rate.passed:>5}/{rate.total:<5} accepted ({rate.rate:.0%})")
+            print(f"  {title} {name:<24} {rate.passed:>5}/{rate.total:<5} accepted ({rate.percent()})")
     return 0
 
 
@@ -398,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tools.set_defaults(handler=_cmd_tools)
 
-    generate = commands.add_parser("generate", help="generate a verified dataset (all three stages)")
+    generate = commands.add_parser("generate", help="generate a verified dataset (format, dedup, grounding, "
+                                                    "execution and semantic stages)")
     generate.add_argument("--library", help="Python file or module of functions")
     generate.add_argument("--model",
                           help="GGUF path (default: $APIGEN_MODEL, your GGUF in models/, or the default model)")
@@ -463,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--model", help="GGUF path (default: $APIGEN_MODEL or models/)")
     calibrate.add_argument("--judge", choices=("coverage", "verdict", "agreement"), default="verdict",
                            help="the semantic design to calibrate (default: verdict, the model's own)")
-    calibrate.add_argument("--out", default="out/calibration", help="output directory")
+    calibrate.add_argument("--out", default="out/calibration", help="output directory (default: out/calibration)")
     calibrate.add_argument("--seed", type=int, default=0, help="perturbation seed")
     calibrate.add_argument("--limit", type=int, help="use only the first N correct rows")
     calibrate.add_argument("--n-ctx", type=int, help="context window (default: 8192)")
@@ -488,7 +489,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("xlam", "openai", "sharegpt"), default="xlam")
     export.add_argument("--out", help="output file (default: standard output)")
     export.set_defaults(handler=_cmd_export)
+    _debug_everywhere(parser)
     return parser
+
+
+def _debug_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Accept ``--debug`` after any command as well as before it."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                     help="show tracebacks and debug logs")
+                _debug_everywhere(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,3 +64,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in _FIXTURE_MARKERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+def empty_gguf(path: Path, padding: int = 0) -> Path:
+    """A GGUF header with no tensors and no metadata (plus ``padding`` zero bytes): a file every
+    check of the model path accepts, for tests that never load the model."""
+    import struct
+
+    path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 0) + bytes(padding))
+    return path

@@ -76,3 +76,10 @@ def test_calibrate_without_rows_is_a_one_line_error(tmp_path: Path, capsys) -> N
     assert cli.main(["calibrate", "--library", str(library)]) == 2
     err = capsys.readouterr().err.strip()
     assert "give --rows" in err and len(err.splitlines()) == 1
+
+
+def test_a_rate_over_no_rows_reads_n_a_not_zero() -> None:
+    from apigen_local.run.stats import Rate
+
+    assert Rate().percent() == "n/a"
+    assert Rate(total=4, passed=3).percent() == "75%" and Rate(total=2, passed=0).percent() == "0%"

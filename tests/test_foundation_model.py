@@ -10,6 +10,8 @@ from apigen_local.errors import ModelError
 from apigen_local.model.files import DEFAULT_MODEL, check_gguf, file_sha256, find_model
 from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 
+from .conftest import empty_gguf
+
 
 def test_tiny_model_is_small_and_deterministic(tiny_model_path: Path, tmp_path: Path) -> None:
     again = build_tiny_model(tmp_path / "again.gguf")
@@ -54,12 +56,12 @@ def test_find_model_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     with pytest.raises(ModelError, match="no model given"):
         find_model()  # the random-weight tiny model is never chosen implicitly
     default = models / DEFAULT_MODEL.name
-    default.write_bytes(b"GGUF" + b"\0" * 16)
+    empty_gguf(default)
     assert find_model() == default
     user = models / "user-7b.Q4_K_M.gguf"
-    user.write_bytes(b"GGUF" + b"\0" * 16)
+    empty_gguf(user)
     assert find_model() == user  # a user's model wins over the default one
-    (models / "other.gguf").write_bytes(b"GGUF")
+    empty_gguf(models / "other.gguf")
     with pytest.raises(ModelError, match="several models"):
         find_model()
     monkeypatch.setenv("APIGEN_MODEL", str(tiny))

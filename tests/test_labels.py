@@ -15,6 +15,8 @@ from apigen_local.run.labels import LabelledRow, load_for_model, measure, read_l
 from apigen_local.run.report import build_report
 from apigen_local.run.report.page import render_html
 
+from .conftest import empty_gguf
+
 PRIME = {"name": "is_prime", "description": "Checks whether a number is prime.",
          "parameters": {"type": "object", "properties": {"n": {"type": "integer", "description": "the number"}},
                         "required": ["n"]}}
@@ -86,7 +88,7 @@ def test_calibrate_labels_prints_keeps_and_shows_the_figures_in_stats_and_report
         tmp_path: Path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     model = tmp_path / "m.gguf"
-    model.write_bytes(b"GGUF")  # not loaded: the checks measured here need no model
+    empty_gguf(model)  # not loaded: the checks measured here need no model
     labels = _write(tmp_path / "l.jsonl", ROWS)
     assert cli.main(["calibrate", "--labels", str(labels), "--model", str(model), "--out", str(tmp_path / "o")]) == 0
     printed = capsys.readouterr().out
@@ -111,7 +113,7 @@ def test_calibrate_labels_with_a_missing_file_is_a_one_line_error(tmp_path: Path
 def test_calibrate_labels_with_fit_margin_but_no_library_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     labels = _write(tmp_path / "l.jsonl", ROWS)
     model = tmp_path / "m.gguf"
-    model.write_bytes(b"GGUF")
+    empty_gguf(model)
     assert cli.main(["calibrate", "--labels", str(labels), "--model", str(model), "--fit-margin", "0.3"]) == 2
     err = capsys.readouterr().err.strip()
     assert "--fit-margin needs --library" in err and len(err.splitlines()) == 1

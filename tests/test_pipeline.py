@@ -200,3 +200,25 @@ def test_cli_user_mistakes_exit_2_with_one_line(tmp_path: Path, capsys) -> None:
     assert cli.main(["stats", str(tmp_path / "empty")]) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 3 and all(line.startswith("error:") for line in lines)
+
+
+def test_a_damaged_model_is_named_before_any_output_exists(tmp_path: Path, tiny_model_path: Path, capsys) -> None:
+    cut = tmp_path / "cut.gguf"
+    data = tiny_model_path.read_bytes()
+    cut.write_bytes(data[:len(data) // 2])  # the header is whole, the tensors are not
+    out = tmp_path / "out"
+    assert cli.main(["generate", "--library", str(EXAMPLE_LIBRARY), "--model", str(cut), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: damaged or partial GGUF") and "tensors need" in err and len(err.splitlines()) == 1
+    assert not out.exists()
+    cut.write_bytes(data[:1000])  # cut inside the header
+    assert cli.main(["generate", "--library", str(EXAMPLE_LIBRARY), "--model", str(cut), "--out", str(out)]) == 2
+    assert "damaged or partial GGUF" in capsys.readouterr().err and not out.exists()
+
+
+def test_debug_is_accepted_before_or_after_the_command(tmp_path: Path) -> None:
+    parser = cli.build_parser()
+    for argv in (["--debug", "stats", str(tmp_path)], ["stats", str(tmp_path), "--debug"],
+                 ["sandbox", "check", "--debug"]):
+        assert parser.parse_args(argv).debug is True, argv
+    assert parser.parse_args(["stats", str(tmp_path)]).debug is False

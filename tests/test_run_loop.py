@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from apigen_local.errors import ConfigError
 from apigen_local.run.backends.base import ExecutionBackend
 from apigen_local.run.config import build_config
 from apigen_local.run.files import read_records
@@ -15,7 +16,7 @@ from apigen_local.run.generate import GenerateJob
 from apigen_local.run.verify import VerifyConfig, VerifyJob
 from apigen_local.tools import load_library
 
-from .conftest import EXAMPLE_LIBRARY
+from .conftest import EXAMPLE_LIBRARY, empty_gguf
 from .fakes import FakeBackend, FakeCrash, FakeWorker
 
 ROWS = 40
@@ -26,7 +27,7 @@ TOOL = load_library(EXAMPLE_LIBRARY).by_name["getdivision"]
 @pytest.fixture
 def fake_model(tmp_path: Path) -> Path:
     path = tmp_path / "fake.gguf"
-    path.write_bytes(b"GGUF" + bytes(60))  # the generate job only resolves the model's file
+    empty_gguf(path, padding=40)  # the generate job only resolves the model's file
     return path
 
 
@@ -167,3 +168,17 @@ def test_verify_runs_through_the_same_loop_and_resumes(tmp_path: Path) -> None:
     resumed = FakeVerify(rows, out, FakeBackend(FakeWorker(TOOL))).run()
     assert resumed.resumed_rows == partial
     assert _contents(out) == _contents(tmp_path / "whole")
+
+
+def test_a_resume_with_another_model_is_refused_before_anything_is_written(tmp_path: Path, fake_model: Path) -> None:
+    out = tmp_path / "out"
+    backend = FakeBackend(FakeWorker(TOOL), crash_after=4)
+    with pytest.raises(FakeCrash):
+        FakeGenerate(out, fake_model, backend).run()
+    before = (out / "records.jsonl").read_bytes()
+    other = tmp_path / "other.gguf"
+    empty_gguf(other, padding=100)
+    with pytest.raises(ConfigError, match=r"other settings \(model\)"):
+        FakeGenerate(out, other, FakeBackend(FakeWorker(TOOL))).run()
+    assert (out / "records.jsonl").read_bytes() == before
+    assert json.loads((out / "run.json").read_text())["model"] == {"file": "fake.gguf", "bytes": 64}

@@ -84,6 +84,8 @@ BROKEN: dict[int, tuple[dict[str, Any], str, str]] = {
                 ["permutation_count", "is_prime"]), "execution", "exception"),
     108: (_xlam(108, "Is 7 prime?", [{"name": "is_prime", "arguments": {"n": 9}}], ["is_prime"]),
           "grounding", "ungrounded_argument"),  # well-formed and runs, but 9 is not in the query
+    109: (_xlam(109, "Is 7 prime, and is 11 prime?", [{"name": "is_prime", "arguments": {"n": 7}}],
+                ["is_prime"]), "semantic", "unused_query_value"),  # the coverage judge needs no model
 }
 
 
@@ -102,7 +104,8 @@ def test_correct_rows_pass_and_each_broken_row_fails_with_its_stage_and_reason(
         record = by_id[row_id]
         assert record.format_check.passed and record.keep_row_after_execution_check
         assert len(record.execution_result) == len(record.answers) >= 1
-        assert record.semantic_check is None  # no model given: the semantic stage is skipped
+        # no model given: the semantic stage runs its coverage design, which needs none
+        assert record.semantic_check is not None and record.semantic_check.passed and not record.raw_verdict
     rejected = {row["id"]: row for row in _lines(result.rejected_path)}
     for row_id, (_, stage, reason) in BROKEN.items():
         assert (rejected[row_id]["stage"], rejected[row_id]["reason"]) == (stage, reason), row_id
@@ -114,7 +117,8 @@ def test_correct_rows_pass_and_each_broken_row_fails_with_its_stage_and_reason(
     assert stats["rows"] == len(rows) and stats["accepted"] == len(seeds)
     assert stats["reasons"]["format/unknown_function"] == 3
     assert stats["reasons"]["execution/exception"] == 2
-    assert stats["stages"]["execution"]["total"] == len(seeds) + 2
+    assert stats["stages"]["execution"]["total"] == len(seeds) + 3
+    assert stats["stages"]["semantic"]["total"] == len(seeds) + 1
     assert stats["styles"]["simple"]["total"] > 0 and "unknown" in stats["styles"]
 
 
@@ -267,3 +271,19 @@ def test_cli_verify_prints_rates_and_paths_and_reports_user_errors(
     code = cli.main(["verify", str(tmp_path / "missing.jsonl"), "--library",
                      str(EXAMPLE_LIBRARY), "--out", str(tmp_path / "o2"), "--quiet"])
     assert code == cli.EXIT_USER_ERROR
+
+
+def test_a_model_judge_without_a_model_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="the verdict judge is the model's: pass --model"):
+        verify_dataset(tmp_path / "rows.jsonl", EXAMPLE_LIBRARY, judge="verdict", out_dir=tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_empty_rows_file_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n\n")
+    out = tmp_path / "o"
+    assert cli.main(["verify", str(empty), "--library", str(EXAMPLE_LIBRARY), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: the rows file {empty} holds no rows: one JSON object per line"
+    assert not out.exists()

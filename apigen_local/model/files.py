@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ..errors import ModelError
+from .gguf_header import data_end
 
 GGUF_MAGIC = b"GGUF"
 MODEL_ENV = "APIGEN_MODEL"
@@ -71,6 +72,11 @@ def check_gguf(path: str | os.PathLike[str]) -> Path:
         raise ModelError(f"cannot read model file {model_path}: {exc.strerror}") from exc
     if magic != GGUF_MAGIC:
         raise ModelError(f"not a GGUF file (bad magic bytes): {model_path}")
+    size, needed = model_path.stat().st_size, data_end(model_path)
+    if needed is None or size < needed:
+        detail = ("its header cannot be read" if needed is None
+                  else f"it has {size:,} bytes, its tensors need {needed:,}")
+        raise ModelError(f"damaged or partial GGUF: {model_path} ({detail}); download or copy it again")
     return model_path
 
 

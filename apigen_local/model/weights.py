@@ -12,64 +12,18 @@ to the other caches, and reused while the source file is unchanged.
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
 
 from ..errors import ModelError
 from .files import cache_dir, file_sha256
+from .gguf_header import gguf_file_type
+
+__all__ = ["gguf_file_type", "needs_reencoding", "reencoded_q8_0"]
 
 # llama_ftype values of the files that are re-encoded: LLAMA_FTYPE_MOSTLY_Q4_1
 REENCODED_FILE_TYPES = frozenset({3})
 _Q8_0 = 7  # LLAMA_FTYPE_MOSTLY_Q8_0
-
-
-# GGUF metadata value types: fixed sizes of the scalars, and the string and array type ids
-_SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_STRING, _ARRAY = 8, 9
-
-
-def gguf_file_type(path: Path) -> int | None:
-    """``general.file_type`` from a GGUF file's header, read without loading the model
-    (None when the header has no such key, or is not a GGUF header llama.cpp writes)."""
-    try:
-        with open(path, "rb") as handle:
-            magic, version = struct.unpack("<4sI", handle.read(8))
-            if magic != b"GGUF" or version < 2:
-                return None
-            _tensors, n_keys = struct.unpack("<QQ", handle.read(16))
-            for _ in range(n_keys):
-                key = _read_string(handle)
-                (kind,) = struct.unpack("<I", handle.read(4))
-                if key == b"general.file_type" and kind in (4, 5):
-                    return struct.unpack("<i" if kind == 5 else "<I", handle.read(4))[0]
-                _skip_value(handle, kind)
-    except (OSError, struct.error, KeyError):
-        return None
-    return None
-
-
-def _read_string(handle: BinaryIO) -> bytes:
-    (length,) = struct.unpack("<Q", handle.read(8))
-    if length > 1 << 16:  # no metadata key is this long: not a header llama.cpp wrote
-        raise struct.error("key too long")
-    return handle.read(length)
-
-
-def _skip_value(handle: BinaryIO, kind: int) -> None:
-    if kind == _STRING:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        handle.seek(length, os.SEEK_CUR)
-    elif kind == _ARRAY:
-        item, count = struct.unpack("<IQ", handle.read(12))
-        if item in _SCALAR_SIZES:
-            handle.seek(_SCALAR_SIZES[item] * count, os.SEEK_CUR)
-        else:
-            for _ in range(count):
-                _skip_value(handle, item)
-    else:
-        handle.seek(_SCALAR_SIZES[kind], os.SEEK_CUR)
 
 
 def needs_reencoding(file_type: int | None) -> bool:

@@ -22,7 +22,7 @@ from .backends.base import Batch, ExecutionBackend
 from .backends.local import LocalBackend
 from .calibration import judge_calibration
 from .config import GenerationConfig, build_config
-from .job import DatasetResult, Job, ProgressReporter
+from .job import DatasetResult, Job, ProgressReporter, model_identity
 from .labels import load_for_model as load_label_report
 from .worker import Worker, WorkerSettings
 
@@ -51,7 +51,7 @@ class GenerateJob(Job):
         self.dedup = Deduplicator()
 
     def identity(self) -> dict[str, Any]:
-        return self.config.identity()
+        return {**self.config.identity(), "model": model_identity(self.model_path)}
 
     def total(self) -> int:
         return self.config.rows

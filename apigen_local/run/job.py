@@ -101,8 +101,7 @@ class Job(ABC):
             if first is not None:
                 with backend:
                     for finished in backend.run(chain([first], batches), self):
-                        self._write(finished, backend)
-                        records += finished
+                        self._write(finished, backend, records)
         finally:
             self.files.close()
             stats = write_stats(self.files, records, previous_wall + time.perf_counter() - started,
@@ -116,14 +115,24 @@ class Job(ABC):
             stats=stats,
         )
 
-    def _write(self, finished: list[Record], backend: ExecutionBackend) -> None:
+    def _write(self, finished: list[Record], backend: ExecutionBackend, records: list[Record]) -> None:
+        """Append each record to the run files, then to ``records`` (what the stats count)."""
         for record in finished:
             self.files.append(record)
+            records.append(record)
             if self.progress is not None:
                 self.progress.advance(record)
         show = getattr(self.progress, "workers", None)
         if backend.rows_per_worker and callable(show):
             show(dict(backend.rows_per_worker))
+
+
+def model_identity(path: Path | None) -> dict[str, Any] | None:
+    """What a resumed run's model must match: the GGUF's file name and size (cheap to read, and
+    another model differs in at least one of them)."""
+    if path is None:
+        return None
+    return {"file": path.name, "bytes": path.stat().st_size}
 
 
 def previous_wall_seconds(files: RunFiles) -> float:

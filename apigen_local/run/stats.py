@@ -26,6 +26,10 @@ class Rate(BaseModel):
         self.total += 1
         self.passed += int(passed)
 
+    def percent(self) -> str:
+        """The rate as a whole percentage, or ``n/a`` when no row reached it."""
+        return f"{self.rate:.0%}" if self.total else "n/a"
+
 
 class RunStats(BaseModel):
     """What ``stats.json`` holds."""

@@ -25,7 +25,7 @@ from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, 
 from .backends.base import Batch, ExecutionBackend
 from .backends.local import LocalBackend
 from .calibration import judge_calibration
-from .job import DatasetResult, Job, ProgressReporter
+from .job import DatasetResult, Job, ProgressReporter, model_identity
 from .rows import InputRow, read_rows
 from .worker import JudgeSettings, ModelSettings, SandboxSettings, Worker, WorkerSettings
 
@@ -92,8 +92,10 @@ def _style(n_tools: int, n_calls: int) -> QueryStyle | Literal["unknown"]:
 # --------------------------------------------------------------------------- the run
 
 
-def _chosen_stages(stages: str | Sequence[str], judging: bool, grounding: bool = True) -> tuple[Stage, ...]:
-    """The stages to run, in order; semantic only with a model. Bad choices are a ConfigError."""
+def _chosen_stages(stages: str | Sequence[str], judge: JudgeDesign, has_model: bool,
+                   grounding: bool = True) -> tuple[Stage, ...]:
+    """The stages to run, in order. The semantic stage's ``coverage`` design needs no model; the
+    model designs do. Bad choices are a ConfigError."""
     names = [s.strip() for s in stages.split(",")] if isinstance(stages, str) else list(stages)
     if not grounding:
         names = [name for name in names if name != "grounding"]
@@ -104,7 +106,9 @@ def _chosen_stages(stages: str | Sequence[str], judging: bool, grounding: bool =
         raise ConfigError("the format stage reads the rows, so the stages must include format")
     if "semantic" in names and "execution" not in names:
         raise ConfigError("the semantic stage judges execution results, so it needs execution too")
-    return tuple(s for s in VERIFY_STAGES if s in names and (s != "semantic" or judging))
+    if "semantic" in names and judge != "coverage" and not has_model:
+        raise ConfigError(f"the {judge} judge is the model's: pass --model GGUF, or use --judge coverage")
+    return tuple(s for s in VERIFY_STAGES if s in names)
 
 
 class VerifyJob(Job):
@@ -119,16 +123,18 @@ class VerifyJob(Job):
                  ray: str | None = None, ray_workers: int | None = None, ray_ship_model: bool = False) -> None:
         super().__init__(config.out_dir, progress)
         self.config = config
-        judging = model is not None or config.model is not None
-        self.stages = _chosen_stages(config.stages, judging, config.grounding)
+        has_model = model is not None or config.model is not None
+        self.stages = _chosen_stages(config.stages, config.judge, has_model, config.grounding)
         self.library = load_library(library, strict=not config.lenient)
         self.rows_path = Path(rows_path).expanduser().resolve()
         self.model = model
         self.model_path: Path | None = None
-        if "semantic" in self.stages:
+        if "semantic" in self.stages and config.judge != "coverage":
             self.model_path = model.path if model is not None else find_model(config.model)
             self.calibration = judge_calibration(self.model_path)
         self.rows = read_rows(rows_path)
+        if not self.rows:
+            raise ConfigError(f"the rows file {rows_path} holds no rows: one JSON object per line")
         self.ray, self.ray_workers, self.ray_ship_model = ray, ray_workers, ray_ship_model
 
     def identity(self) -> dict[str, Any]:
@@ -136,6 +142,8 @@ class VerifyJob(Job):
                                     "stages": list(self.stages)}
         if "semantic" in self.stages:
             identity["judge"] = self.config.judge
+            if self.config.judge != "coverage":
+                identity["model"] = model_identity(self.model_path)
         return identity
 
     def total(self) -> int:
@@ -187,7 +195,8 @@ def verify_dataset(
 
     ``rows_path`` is a JSONL file in the xlam-60k or OpenAI chat form; ``library`` the Python file
     or module whose functions the rows call. ``model`` is a GGUF path or a loaded
-    :class:`LocalModel`; without one the semantic stage is skipped. Further settings (``out_dir``
+    :class:`LocalModel`, needed by the ``verdict`` and ``agreement`` judges; the default
+    ``coverage`` judge needs none. Further settings (``out_dir``
     is required) are the fields of :class:`VerifyConfig`, e.g. ``stages="format,execution"`` or
     ``grounding=False``; ``config`` replaces all of them. Rows that pass go to ``dataset.jsonl``
     in ``out_dir``; rerunning with the same arguments resumes. ``ray``, ``ray_workers`` and
