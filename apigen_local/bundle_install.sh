@@ -84,5 +84,8 @@ for folder in models examples; do
   done
 done
 
+if [ "$PREFIX" != "$HOME/apigen-local" ]; then
+  echo "== set APIGEN_HOME=$PREFIX (e.g. in ~/.profile) so that apigen-local finds these models from any folder"
+fi
 echo "== installed in $PREFIX; run the demo with:"
 echo "cd '$PREFIX' && venv/bin/apigen-local generate --library examples/library.py --seed-file examples/seed.jsonl --rows 30 --out out/demo"

@@ -357,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--force", action="store_true", help="rebuild even if the file exists")
     tiny.set_defaults(handler=_cmd_model_build_tiny)
     fetch = model_commands.add_parser("fetch", help="place the default model (SmolLM2-135M-Instruct) in models/")
-    fetch.add_argument("--dir", help="target folder (default: $APIGEN_MODELS_DIR or models/)")
+    fetch.add_argument("--dir", help="target folder (default: $APIGEN_MODELS_DIR, else ./models if it exists, "
+                                     "else $APIGEN_HOME/models, ~/apigen-local/models by default)")
     fetch.set_defaults(handler=_cmd_model_fetch)
     find = model_commands.add_parser("find", help="print which GGUF the project would use")
     find.add_argument("--model", help="explicit GGUF path")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from apigen_local.errors import ModelError
-from apigen_local.model.files import DEFAULT_MODEL, check_gguf, file_sha256, find_model
+from apigen_local.model.files import DEFAULT_MODEL, check_gguf, default_models_dir, file_sha256, find_model
 from apigen_local.model.tiny import TINY_MODEL_NAME, build_tiny_model
 
 from .conftest import empty_gguf
@@ -67,3 +67,26 @@ def test_find_model_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("APIGEN_MODEL", str(tiny))
     assert find_model() == tiny
     assert find_model(user) == user
+
+
+def test_an_installed_tool_finds_the_users_models_from_any_folder(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    default = empty_gguf(home / "models" / DEFAULT_MODEL.name)
+    elsewhere = tmp_path / "anywhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for name in ("APIGEN_MODEL", "APIGEN_MODELS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("APIGEN_HOME", str(home))
+    assert find_model() == default
+    assert default_models_dir() == home / "models"  # where model fetch writes from here
+    (elsewhere / "models").mkdir()  # a project checkout's models/ comes first
+    local = empty_gguf(elsewhere / "models" / "mine.gguf")
+    assert find_model().resolve() == local.resolve()
+    assert default_models_dir() == Path("models")
+    for path in (local, default):
+        path.unlink()
+    with pytest.raises(ModelError, match=r"no \*\.gguf in models/ or .*home/models/"):
+        find_model()

@@ -4,7 +4,7 @@ completion per request. The format checker validates the text afterwards, indepe
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from ..model.bounds import SchemaBounds, bound_schema
@@ -114,13 +114,15 @@ class Generator:
         :meth:`LocalModel.prepare`)."""
         self.model.prepare(self.schema(request) for request in requests)
 
-    def generate_many(self, requests: Sequence[GenerationRequest], *, batch: int = 8) -> list[Completion]:
+    def generate_many(self, requests: Sequence[GenerationRequest], *, batch: int = 8,
+                      on_done: Callable[[int], None] | None = None) -> list[Completion]:
         """One constrained completion per request, ``batch`` decoded at once (see
-        :meth:`LocalModel.complete_json_many`); in order. The format checker validates each."""
+        :meth:`LocalModel.complete_json_many`); in order. The format checker validates each.
+        ``on_done(i)`` is called as request ``i`` finishes."""
         completions = self.model.complete_json_many(
             [(self.messages(r), self.schema(r)) for r in requests],
             max_tokens=self.max_tokens, temperature=self.temperature,
-            seeds=[r.sample_seed for r in requests], batch=batch,
+            seeds=[r.sample_seed for r in requests], batch=batch, on_done=on_done,
         )
         return [as_generation(r, c) if r.calls else c for r, c in zip(requests, completions, strict=True)]
 

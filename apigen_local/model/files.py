@@ -22,6 +22,7 @@ from .gguf_header import data_end
 GGUF_MAGIC = b"GGUF"
 MODEL_ENV = "APIGEN_MODEL"
 MODELS_DIR_ENV = "APIGEN_MODELS_DIR"
+HOME_ENV = "APIGEN_HOME"
 TINY_MODEL_NAME = "tiny-test.gguf"
 
 
@@ -47,9 +48,26 @@ DEFAULT_MODEL = DefaultModel(
 BUILT_IN_NAMES = frozenset({TINY_MODEL_NAME, DEFAULT_MODEL.name})
 
 
+def apigen_home() -> Path:
+    """The user's apigen-local folder: ``$APIGEN_HOME``, else ``~/apigen-local`` (where the
+    air-gapped bundle installs by default)."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / "apigen-local").expanduser()
+
+
+def model_dirs() -> list[Path]:
+    """The folders searched for models, in order: ``$APIGEN_MODELS_DIR`` alone when set, else
+    ``./models`` (a project checkout) and then ``$APIGEN_HOME/models`` (an installed tool, from
+    any working folder)."""
+    if os.environ.get(MODELS_DIR_ENV):
+        return [Path(os.environ[MODELS_DIR_ENV]).expanduser()]
+    return [Path("models"), apigen_home() / "models"]
+
+
 def default_models_dir() -> Path:
-    """The folder searched for models: ``$APIGEN_MODELS_DIR`` or ``./models``."""
-    return Path(os.environ.get(MODELS_DIR_ENV, "models"))
+    """Where ``model fetch`` and ``model build-tiny`` write: the first of :func:`model_dirs` that
+    exists, else the user's folder."""
+    dirs = model_dirs()
+    return next((folder for folder in dirs if folder.is_dir()), dirs[-1])
 
 
 def cache_dir(kind: str) -> Path:
@@ -91,22 +109,23 @@ def find_model(explicit: str | os.PathLike[str] | None = None) -> Path:
     from_env = os.environ.get(MODEL_ENV)
     if from_env:
         return check_gguf(from_env)
-    models_dir = default_models_dir()
-    found = sorted(models_dir.glob("*.gguf")) if models_dir.is_dir() else []
-    user_models = [path for path in found if path.name not in BUILT_IN_NAMES]
-    if len(user_models) == 1:
-        return check_gguf(user_models[0])
-    if len(user_models) > 1:
-        names = ", ".join(path.name for path in user_models)
-        raise ModelError(
-            f"several models in {models_dir}/ ({names}): choose one with --model PATH or {MODEL_ENV}"
-        )
-    default = models_dir / DEFAULT_MODEL.name
-    if default.is_file():
-        return check_gguf(default)
+    for models_dir in model_dirs():
+        found = sorted(models_dir.glob("*.gguf")) if models_dir.is_dir() else []
+        user_models = [path for path in found if path.name not in BUILT_IN_NAMES]
+        if len(user_models) == 1:
+            return check_gguf(user_models[0])
+        if len(user_models) > 1:
+            names = ", ".join(path.name for path in user_models)
+            raise ModelError(
+                f"several models in {models_dir}/ ({names}): choose one with --model PATH or {MODEL_ENV}"
+            )
+        default = models_dir / DEFAULT_MODEL.name
+        if default.is_file():
+            return check_gguf(default)
+    searched = " or ".join(f"{folder}/" for folder in model_dirs())
     raise ModelError(
-        f"no model given and no *.gguf in {models_dir}/: run 'apigen-local model fetch' for the "
-        f"default model, or copy a GGUF into {models_dir}/, or pass --model PATH"
+        f"no model given and no *.gguf in {searched}: run 'apigen-local model fetch' for the "
+        f"default model, or copy a GGUF there, or pass --model PATH"
     )
 
 

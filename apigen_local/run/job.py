@@ -41,9 +41,16 @@ class DatasetResult(BaseModel):
 
 
 class ProgressReporter(Protocol):
-    """Receives progress; the CLI draws a bar with it, library users may log or ignore it."""
+    """Receives progress; the CLI draws a bar with it, library users may log or ignore it.
 
-    def start(self, total: int, done: int) -> None: ...
+    ``start`` gets the records a resumed run had already written; ``generated`` is told as the
+    model finishes rows (before they are checked and written; ``verify`` generates none);
+    ``advance`` gets each record as it is written.
+    """
+
+    def start(self, total: int, done: Sequence[Record]) -> None: ...
+
+    def generated(self, rows: int) -> None: ...
 
     def advance(self, record: Record) -> None: ...
 
@@ -94,7 +101,8 @@ class Job(ABC):
         self.resume(sorted(done, key=lambda r: r.id))
         records = list(done)
         if self.progress is not None:
-            self.progress.start(self.total(), len(done))
+            self.progress.start(self.total(), done)
+            backend.on_generated = self.progress.generated
         try:
             batches = self.batches({r.id for r in done})
             first = next(batches, None)

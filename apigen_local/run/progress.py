@@ -1,31 +1,55 @@
-"""A rich progress bar with live pass rates, for the CLI (library code never prints)."""
+"""A rich progress bar for the CLI (library code never prints).
+
+Line 1 moves per row: rows the model has finished (``generate``) or rows checked (``verify``),
+of the run's total, with rows per minute and the time left. Line 2 has the figures of the rows
+written so far, resumed ones included, computed as the summary and ``stats.json`` compute them:
+each stage's rate is over the rows that reached that stage.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections.abc import Iterable, Sequence
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
-from ..types import Record
+from ..types import STAGE_ORDER, Record
+from .stats import Rate
+
+
+class _TwoLines(Progress):
+    """A progress bar with a line of text under it."""
+
+    below = ""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        if self.below:
+            yield Text(self.below, overflow="fold")
 
 
 class RichProgress:
-    """Implements the pipeline's ``ProgressReporter`` with a live bar; use as a context manager."""
+    """Implements :class:`~apigen_local.run.job.ProgressReporter` with a live bar; use as a
+    context manager."""
 
     def __init__(self, console: Console, label: str = "generating") -> None:
-        self._counts: Counter[str] = Counter()
+        self._stages = {stage: Rate() for stage in STAGE_ORDER}
+        self._written = self._accepted = self._generated = 0
+        self._started_at = self._started_with = 0
+        self._clock = time.monotonic()
         self._workers = ""
-        self._progress = Progress(
+        self._progress = _TwoLines(
             TextColumn(f"[bold]{label}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rates]}"),
+            TextColumn("{task.fields[speed]}"),
             TimeRemainingColumn(),
             console=console,
             transient=False,
         )
-        self._task = self._progress.add_task("rows", total=None, rates="")
+        self._rows = self._progress.add_task("rows", total=None, speed="")
 
     def __enter__(self) -> RichProgress:
         self._progress.start()
@@ -34,23 +58,39 @@ class RichProgress:
     def __exit__(self, *exc_info: object) -> None:
         self._progress.stop()
 
-    def start(self, total: int, done: int) -> None:
-        self._progress.update(self._task, total=total, completed=done)
+    def start(self, total: int, done: Sequence[Record]) -> None:
+        for record in done:
+            self._count(record)
+        self._generated = self._started_with = len(done)
+        self._clock = time.monotonic()
+        self._progress.update(self._rows, total=total, completed=len(done))
+        self._show()
+
+    def generated(self, rows: int) -> None:
+        self._generated += rows
+        self._show()
 
     def advance(self, record: Record) -> None:
-        counts = self._counts
-        counts["rows"] += 1
-        counts["format"] += int(record.format_check.passed
-                                and (record.dedup_check is None or record.dedup_check.passed))
-        counts["grounding"] += int(record.grounding_check is not None and record.grounding_check.passed)
-        counts["execution"] += int(record.keep_row_after_execution_check)
-        counts["accepted"] += int(record.accepted)
-        rows = counts["rows"]
-        rates = (f"format {counts['format'] / rows:.0%} · grounding {counts['grounding'] / rows:.0%}"
-                 f" · execution {counts['execution'] / rows:.0%}"
-                 f" · accepted {counts['accepted'] / rows:.0%}{self._workers}")
-        self._progress.update(self._task, advance=1, rates=rates)
+        self._count(record)
+        self._show()
 
     def workers(self, rows: dict[str, int]) -> None:
-        """Rows done by each Ray worker (the Ray driver calls this); shown after the pass rates."""
-        self._workers = " · rows per worker " + " ".join(f"{name}:{n}" for name, n in rows.items())
+        """Rows done by each Ray worker (the Ray backend's tally); shown on the figures line."""
+        self._workers = " · per worker " + " ".join(f"{name}:{n}" for name, n in rows.items())
+
+    def _count(self, record: Record) -> None:
+        self._written += 1
+        self._accepted += int(record.accepted)
+        for stage, check in record.checks():
+            self._stages[stage].add(check.passed)
+
+    def _show(self) -> None:
+        done = max(self._generated, self._written)
+        minutes = (time.monotonic() - self._clock) / 60
+        new = done - self._started_with
+        speed = f"{new / minutes:.1f} rows/min" if minutes > 0 and new > 0 else ""
+        accepted = Rate(total=self._written, passed=self._accepted)
+        stages = " · ".join(f"{stage} {rate.percent()}" for stage, rate in self._stages.items() if rate.total)
+        text = f"written {self._written} · accepted {self._accepted} ({accepted.percent()})"
+        self._progress.below = text + (f" · {stages}" if stages else "") + self._workers if self._written else ""
+        self._progress.update(self._rows, completed=done, speed=speed)

@@ -10,7 +10,7 @@ holds one worker in its own process; the Ray backend one per actor, built from t
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -154,8 +154,10 @@ class Worker:
         self._stack.close()
 
     # -- generate ----------------------------------------------------------------------------
-    def generate(self, indices: Sequence[int], *, ahead: Sequence[int] = ()) -> list[Record]:
+    def generate(self, indices: Sequence[int], *, ahead: Sequence[int] = (),
+                 on_row: Callable[[], None] | None = None) -> list[Record]:
         """Generate and format-check rows ``indices``; the constraints of ``ahead`` compile meanwhile.
+        ``on_row()`` is called as each row's text is finished (for a progress bar).
 
         Dedup and grounding are the driver's: they must see the rows in index order.
         """
@@ -166,14 +168,20 @@ class Worker:
         requests = [self.sampler.request(i) for i in indices]
         if cfg.decode_batch > 1:  # one batched decode of all of them (model/engine.py)
             started = time.perf_counter()
-            completions = self.generator.generate_many(requests, batch=cfg.decode_batch)
+            completions = self.generator.generate_many(
+                requests, batch=cfg.decode_batch, on_done=None if on_row is None else lambda _index: on_row())
             share = round((time.perf_counter() - started) / max(1, len(indices)), 4)
             records = [self._record(i, c) for i, c in zip(indices, completions, strict=True)]
             for record in records:  # the rows overlapped: each takes its share of the batch's time
                 record.timings["generation"] = share
             return records
         self.generator.prepare(self.sampler.request(i) for i in [*indices, *ahead])
-        return [self._record(i, self.generator.generate(r)) for i, r in zip(indices, requests, strict=True)]
+        records = []
+        for i, request in zip(indices, requests, strict=True):
+            records.append(self._record(i, self.generator.generate(request)))
+            if on_row is not None:
+                on_row()
+        return records
 
     def _record(self, index: int, completion: Completion) -> Record:
         assert self.sampler is not None and self.model is not None

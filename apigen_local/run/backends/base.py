@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -66,10 +66,12 @@ class ExecutionBackend(ABC):
     """Runs tasks on workers. Use as a context manager: workers start on entry, stop on exit."""
 
     window = 2  # batches out at once; 2 lets a worker generate batch k+1 while k executes
+    reports_each_row = False  # True: the backend calls on_generated per row as the model writes it
 
     def __init__(self) -> None:
         self.rows_per_worker: Counter[str] = Counter()  # rows each named worker generated or checked
         self.idle_seconds = 0.0  # time the model waited for the sandbox (a local run's measure)
+        self.on_generated: Callable[[int], None] | None = None  # told how many rows were just generated
 
     def __enter__(self) -> ExecutionBackend:
         self.open()
@@ -133,6 +135,8 @@ class ExecutionBackend(ABC):
             task, records, worker = self.result()
             if task.kind == "generate":
                 generated[task.batch] = records
+                if self.on_generated is not None and not self.reports_each_row:
+                    self.on_generated(len(records))
             else:
                 finished[task.batch] = _merged(*checking.pop(task.batch), records)
             if worker and (task.kind == "generate" or task.batch in made_on_driver):

@@ -21,6 +21,8 @@ from .base import ExecutionBackend, Task
 class LocalBackend(ExecutionBackend):
     """Runs every task on ``worker`` (opened on entry, closed on exit)."""
 
+    reports_each_row = True
+
     def __init__(self, worker: Worker) -> None:
         super().__init__()
         self.worker = worker
@@ -49,7 +51,8 @@ class LocalBackend(ExecutionBackend):
     def result(self) -> tuple[Task, list[Record], str]:
         if self._generate:  # the model works while the sandbox executes what was submitted
             task = self._generate.popleft()
-            return task, self.worker.generate(task.indices, ahead=task.ahead), ""
+            on_row = None if self.on_generated is None else (lambda: self.on_generated(1))  # type: ignore[misc]
+            return task, self.worker.generate(task.indices, ahead=task.ahead, on_row=on_row), ""
         task, execution = self._checks.popleft()
         waited = time.perf_counter()
         outcomes, seconds = execution.result()
