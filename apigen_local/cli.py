@@ -111,6 +111,29 @@ def _cmd_tools(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_seed(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .generation.seed_draft import draft_seed_rows
+    from .run.files import write_atomic
+    from .tools import load_library
+
+    library = load_library(args.library, strict=not args.lenient)
+    rows = draft_seed_rows(library.tools, per_function=args.per_function, seed=args.seed)
+    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if args.out is None:
+        print(text, end="")
+        return 0
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out} exists: pass --force to replace it, or another --out")
+    write_atomic(out, text)
+    console.print(f"{len(rows)} drafted rows in {out}: edit each query into a request a person would "
+                  f"write (keep every value), then pass --seed-file {out}", highlight=False)
+    return 0
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .run.config import GenerationConfig, build_config
     from .run.generate import generate_dataset
@@ -398,6 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("openai", "xlam"), default="openai", help="schema style (default: openai)"
     )
     tools.set_defaults(handler=_cmd_tools)
+
+    seed = commands.add_parser("seed", help="draft seed rows (few-shot examples) for a library, to edit")
+    seed.add_argument("--library", required=True, help="Python file or module of functions")
+    seed.add_argument("--per-function", type=int, default=2, choices=range(1, 11), metavar="N",
+                      help="rows per function, 1 to 10 (default: 2)")
+    seed.add_argument("--seed", type=int, default=0, help="seed of the drawn values (default: 0)")
+    seed.add_argument("--out", help="JSONL file to write (default: standard output)")
+    seed.add_argument("--force", action="store_true", help="replace --out if it exists")
+    seed.add_argument("--lenient", action="store_true", help="skip functions that cannot be described")
+    seed.set_defaults(handler=_cmd_seed)
 
     generate = commands.add_parser("generate", help="generate a verified dataset (format, dedup, grounding, "
                                                     "execution and semantic stages)")

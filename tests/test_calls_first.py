@@ -65,3 +65,14 @@ def test_the_prompt_shows_the_calls_and_the_output_joins_them(sampler: RequestSa
     joined = json.loads(as_generation(request, completion).text)
     assert joined["pairs"][0]["query"] == "Split a bill please."
     assert joined["pairs"][0]["answers"] == [c.model_dump() for c in request.calls]
+
+
+def test_a_tuple_parameter_gets_one_value_of_its_type_per_position() -> None:
+    import random
+
+    from apigen_local.generation.calls_first import typed_value
+
+    schema = {"type": "array", "prefixItems": [{"type": "number"}, {"type": "number"}]}
+    for seed in range(20):
+        value = typed_value(random.Random(seed), "a", schema)
+        assert isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)

@@ -83,6 +83,9 @@ def typed_value(rng: random.Random, name: str, schema: dict[str, Any]) -> Any:
         return rng.choice([2.5, 4, 7.5, 9.8, 12, 15, 20, 36.6, 42.5, 60, 98.6, 120, 250, 1500])
     if kind == "string":
         return _string(rng, lowered)
+    if kind == "array" and isinstance(schema.get("prefixItems"), list):  # a tuple: one value per position
+        drawn = [typed_value(rng, lowered, item if isinstance(item, dict) else {}) for item in schema["prefixItems"]]
+        return None if any(value is None for value in drawn) else drawn
     if kind == "array":
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {"type": "string"}
         count = rng.randint(2, 4)

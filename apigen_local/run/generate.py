@@ -7,6 +7,7 @@ with the same output folder and settings continues where the last one stopped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from .config import GenerationConfig, build_config
 from .job import DatasetResult, Job, ProgressReporter, model_identity
 from .labels import load_for_model as load_label_report
 from .worker import Worker, WorkerSettings
+
+log = logging.getLogger(__name__)
 
 
 class GenerateJob(Job):
@@ -48,6 +51,10 @@ class GenerateJob(Job):
         self.library = load_library(config.library, strict=not config.lenient)
         if config.seed_file:
             load_seed_examples(config.seed_file)
+        else:
+            log.warning("no --seed-file: the model sees no example rows, and a small one then writes bare "
+                        "function names; draft some with 'apigen-local seed --library %s --out seed.jsonl', "
+                        "edit them, and pass --seed-file seed.jsonl", config.library)
         self.dedup = Deduplicator()
 
     def identity(self) -> dict[str, Any]:

@@ -1,0 +1,80 @@
+"""Draft seed rows (few-shot examples) for a library, without a model, for the user to edit.
+
+A small model shown no example rows writes bare function names as requests. A drafted row gives
+it the shape to copy: one call per function with values drawn as calls-first draws them
+(:mod:`~.calls_first`), and a request made from the function's description in the imperative,
+followed by every value the call passes (``Convert a temperature between units: value 36.6,
+from unit celsius, to unit fahrenheit.``). Every value is stated, so the row passes grounding.
+The requests read like forms, not like people: edit them into the requests your users write.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..tool_specs import xlam_tools
+from ..types import FunctionCall, Tool
+from .calls_first import ValuePools, sample_calls
+
+_ES_ENDINGS = ("ches", "shes", "sses", "xes", "zes")
+
+
+def imperative(description: str, name: str) -> str:
+    """The description's first sentence as a command: "Calculates the mean." -> "Calculate the mean"."""
+    sentence = re.split(r"(?<=[.!?])\s", description.strip(), maxsplit=1)[0].rstrip(".!? ")
+    if not sentence:
+        return name.replace("_", " ").capitalize()
+    first, _, rest = sentence.partition(" ")
+    lowered = first.casefold()
+    if lowered.endswith("ies") and len(first) > 4:
+        first = first[:-3] + "y"
+    elif lowered.endswith(_ES_ENDINGS):
+        first = first[:-2]
+    elif lowered.endswith("s") and not lowered.endswith("ss") and len(first) > 3:
+        first = first[:-1]
+    rest = re.sub(r"\band (returns|gives|prints|outputs)\b", lambda m: f"and {m[1][:-1]}", rest)
+    return f"{first[:1].upper()}{first[1:]} {rest}".strip()
+
+
+def _stated(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_stated(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key.replace('_', ' ')} {_stated(item)}" for key, item in value.items())
+    return str(value)
+
+
+def draft_query(tool: Tool, call: FunctionCall) -> str:
+    """A request that asks for ``call`` and states each of its values."""
+    values = ", ".join(f"{name.replace('_', ' ')} {_stated(value)}" for name, value in call.arguments.items())
+    head = imperative(tool.description, tool.name)
+    return f"{head}: {values}." if values else f"{head}."
+
+
+def draft_seed_rows(tools: Sequence[Tool], *, per_function: int = 2, seed: int = 0) -> list[dict[str, Any]]:
+    """``per_function`` drafted xlam rows per tool (fewer when its values cannot be drawn apart)."""
+    rng = random.Random(seed)
+    pools = ValuePools([])
+    rows: list[dict[str, Any]] = []
+    for tool in tools:
+        seen: set[str] = set()
+        for _ in range(per_function * 4):
+            calls = sample_calls(rng, "simple", [tool], pools, 1, 1)
+            if not calls:
+                continue
+            key = json.dumps(calls[0].arguments, sort_keys=True)
+            if key in seen:
+                continue
+            seen.add(key)
+            rows.append({"id": len(rows), "query": draft_query(tool, calls[0]),
+                         "answers": json.dumps([calls[0].model_dump()]),
+                         "tools": json.dumps(xlam_tools([tool]))})
+            if len(seen) == per_function:
+                break
+    return rows
