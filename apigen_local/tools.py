@@ -97,6 +97,10 @@ def _import_library(source: str | Path) -> tuple[ModuleType, str]:
     looks_like_path = (
         isinstance(source, Path) or text.endswith(".py") or os.sep in text or "/" in text
     )
+    name = candidate.stem if looks_like_path or candidate.is_file() else text.split(".")[0]
+    if name in sys.stdlib_module_names:
+        raise LibraryError(f"The library is named {name!r}, like a module of Python's standard library, "
+                           "which it would replace where the calls run; rename it.")
     if looks_like_path or candidate.is_file():
         return _import_file(candidate)
     if _MODULE_NAME.fullmatch(text):

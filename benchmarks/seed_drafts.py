@@ -3,8 +3,9 @@
 Usage: python benchmarks/seed_drafts.py [--rows 48] [--model GGUF] [--out out/bench-seeds]
 
 Runs ``generate`` on ``benchmarks/libraries/kitchen.py`` (in no test and no seed file) with the
-same seed and rows, (i) with no seed file and (ii) with the rows ``apigen-local seed`` drafts
-for it, as they come out (unedited). Prints each condition's accepted rows and rows/min, and
+same seed and rows, (i) with no seed file, (ii) with the rows ``apigen-local seed`` drafts
+for it, as they come out (unedited), and (iii) with those rows edited by hand into requests a
+person would write (``benchmarks/libraries/kitchen_seed.jsonl``). Prints each condition's accepted rows and rows/min, and
 every accepted row verbatim, so that a reader can count the correct ones.
 """
 
@@ -26,6 +27,7 @@ from apigen_local.tools import load_library
 
 REPO = Path(__file__).resolve().parent.parent
 LIBRARY = REPO / "benchmarks" / "libraries" / "kitchen.py"
+EDITED = REPO / "benchmarks" / "libraries" / "kitchen_seed.jsonl"
 
 
 def main() -> int:
@@ -43,7 +45,8 @@ def main() -> int:
     path = find_model(args.model)
     print(f"model: {path.name}; library: {LIBRARY.name}; {args.rows} rows per condition, seed {args.seed}")
     with LocalModel(path, n_ctx=8192, seed=args.seed) as model:
-        for name, seed_file in (("no seed file", None), ("drafted seed file", str(seeds))):
+        for name, seed_file in (("no seed file", None), ("drafted seed file", str(seeds)),
+                                ("edited seed file", str(EDITED))):
             started = time.perf_counter()
             result = generate_dataset(LIBRARY, model, args.rows, out_dir=args.out / name.replace(" ", "_"),
                                       seed=args.seed, seed_file=seed_file)

@@ -73,6 +73,7 @@ MAX_DEPTH = 500  # nesting a result may have (well below the recursion limit of 
 REASONS = ("exception", "timeout", "crash", "oom", "not_serializable")
 ESCAPE_FACTOR = 12  # most bytes one character takes in ASCII JSON (a surrogate pair, ``\uXXXX\uXXXX``)
 PR_SET_DUMPABLE = 4
+LIBRARY_ROOT = "/opt/library"  # where the image holds the library (see apigen_local/sandbox/executor.py)
 DEFAULT_OUTPUT_LIMIT = 4096
 DEFAULT_RESULT_LIMIT = 65536
 DEFAULT_LIMITS = {"address_space": 192 * 2**20, "nproc": 0, "fsize": 2**20, "cpu": None}
@@ -415,6 +416,11 @@ def _import_library(name: str, timeout: float) -> Any:
     def expire(signum: int, frame: Any) -> None:
         raise TimeoutError(f"importing the library took longer than {timeout:g} s")
 
+    # the library is found after the standard library and never in the runner's own folder, so a
+    # library file named like a standard module or like this runner cannot stand in for them
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) not in (here, LIBRARY_ROOT)]
+    sys.path.append(LIBRARY_ROOT)
     saved_stderr = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

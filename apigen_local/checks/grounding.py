@@ -49,6 +49,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 from ..types import CheckResult, FunctionCall, Tool
@@ -59,6 +60,7 @@ REUSED_VALUE: Final = "reused_value"
 REGROUPED_VALUE: Final = "regrouped_value"
 _SEPARATOR_CHARS = 3  # longest string of symbols passed on unstated (a separator)
 _MAX_SHOWN = 80
+_QUERY_CACHE = 16  # queries whose parsed facts are kept (one row is checked at a time)
 
 _UNITS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -198,7 +200,8 @@ def _word_numbers(words: list[str]) -> set[float]:
     return found
 
 
-def query_numbers(query: str) -> set[float]:
+@lru_cache(maxsize=_QUERY_CACHE)
+def query_numbers(query: str) -> frozenset[float]:
     """Every number the query states, in any of the forms the module docstring lists."""
     found: set[float] = set()
     for match in _NUMBER_RE.finditer(query):
@@ -222,10 +225,11 @@ def query_numbers(query: str) -> set[float]:
     found |= _word_numbers(words)
     found |= _quantities(query)
     found |= {float(m[1]) * 10.0 ** int(m[2].replace("\u2212", "-")) for m in _SCIENTIFIC_RE.finditer(query)}
-    return found
+    return frozenset(found)
 
 
-def query_dates(query: str) -> set[tuple[int, int, int]]:
+@lru_cache(maxsize=_QUERY_CACHE)
+def query_dates(query: str) -> frozenset[tuple[int, int, int]]:
     """``(year, month, day)`` of every date written in a common format in the query."""
     dates: set[tuple[int, int, int]] = set()
     text = query.casefold()
@@ -244,7 +248,7 @@ def query_dates(query: str) -> set[tuple[int, int, int]]:
         if name in _MONTHS:
             year, number = int(y), _MONTHS[name]
             dates |= {(year, number, 1), (year, number, calendar.monthrange(year, number)[1])}
-    return dates
+    return frozenset(dates)
 
 
 CLOCK_RE = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([ap]\.?m\.?)?(?!\w)", re.IGNORECASE)
@@ -266,14 +270,29 @@ def clock_times(query: str) -> list[tuple[re.Match[str], tuple[int, int]]]:
     return found
 
 
-def query_times(query: str) -> set[tuple[int, int]]:
+@lru_cache(maxsize=_QUERY_CACHE)
+def query_times(query: str) -> frozenset[tuple[int, int]]:
     """``(hour, minute)`` of every clock time in the query, ``noon`` and ``midday`` included."""
     times = {(12, 0)} if re.search(r"\bnoon\b|\bmidday\b", query, re.IGNORECASE) else set()
-    return times | {time for _, time in clock_times(query)}
+    return frozenset(times | {time for _, time in clock_times(query)})
 
 
-def _same_number(value: float, candidates: set[float]) -> bool:
+# A row's check reads its query once per argument value: these are worked out once per query, so a
+# check's cost grows with the row's size, not with its size times its number of values.
+@lru_cache(maxsize=_QUERY_CACHE)
+def _spaced_singular(query: str) -> str:
+    return f" {singular(query)} "
+
+
+@lru_cache(maxsize=_QUERY_CACHE)
+def _spaced_normalised(query: str) -> str:
+    return f" {normalise_text(query)} "
+
+
+def _same_number(value: float, candidates: frozenset[float]) -> bool:
     """Whether ``value``, or its size without the sign, is one of ``candidates``."""
+    if value in candidates or -value in candidates:
+        return True
     return any(math.isclose(abs(value), abs(c), rel_tol=1e-9) for c in candidates)
 
 
@@ -309,7 +328,7 @@ def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None)
     if isinstance(value, str):
         if not any(ch.isalnum() for ch in value):  # a separator passes on; other symbols must be stated
             return len(value.strip()) <= _SEPARATOR_CHARS or value.strip() in query
-        if f" {singular(value)} " in f" {singular(query)} ":
+        if f" {singular(value)} " in _spaced_singular(query):
             return True
         clock = _TIME_RE.match(value.strip())
         if clock:
@@ -362,7 +381,7 @@ def _times_stated(key: tuple[str, Any], query: str) -> int:
     """How many times ``query`` states the value of ``key`` (see :func:`_value_key`)."""
     kind, value = key
     if kind == "text":
-        return f" {normalise_text(query)} ".count(f" {value} ")
+        return _spaced_normalised(query).count(f" {value} ")
     stated = (_number_of(text) for text in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", query))
     return sum(1 for number in stated if number is not None and math.isclose(number, abs(value)))
 

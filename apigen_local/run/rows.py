@@ -9,6 +9,7 @@ optional ``id``) or OpenAI chat (``messages`` holding one user message and assis
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from ..types import CheckResult
 
 INVALID_ROW: Final = "invalid_row"
 MAX_TOOLS_PER_ROW = 1000
+MAX_ID = 2**63  # record ids are 64-bit integers; a larger integer id stays the row's own id only
 
 
 class InputRow(BaseModel):
@@ -83,8 +85,8 @@ def _read_line(raw: bytes, index: int) -> InputRow:
         if not isinstance(value, dict):
             raise _Unreadable(INVALID_ROW, "it is not a JSON object")
         row.source_id = value.get("id")
-        if isinstance(value.get("id"), int) and not isinstance(value["id"], bool):
-            row.id = value["id"]
+        if isinstance(value.get("id"), int) and not isinstance(value["id"], bool) and abs(value["id"]) < MAX_ID:
+            row.id = value["id"]  # a larger integer id is kept only as the row's own id (source_id)
         row.tool_names = _tool_names(value)
         if "messages" in value:
             row.query, row.answers = _chat_row(value["messages"])
@@ -96,11 +98,19 @@ def _read_line(raw: bytes, index: int) -> InputRow:
 
 
 def _loads(text: str) -> Any:
-    return json.loads(text, parse_constant=_reject_constant)
+    return json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; one too large for a float (``1e400``) is refused, not made infinite."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large for a float")
+    return value
 
 
 def _decoded(value: Any, what: str, reason: str) -> Any:

@@ -1,0 +1,106 @@
+"""The second outside hostile suite (issue 27), by class: verify input that corrupts or stalls a
+run, and libraries that shadow the runner or the standard library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apigen_local.checks import grounding
+from apigen_local.errors import LibraryError
+from apigen_local.run.files import read_records
+from apigen_local.run.report import build_report
+from apigen_local.run.verify import verify_dataset
+from apigen_local.sandbox.executor import SandboxExecutor
+from apigen_local.tools import load_library
+from apigen_local.types import FunctionCall
+
+from ..conftest import EXAMPLE_LIBRARY
+
+
+def _row(row_id: object, query: str, calls: list[dict]) -> str:
+    return json.dumps({"id": row_id, "query": query, "tools": [{"name": calls[0]["name"]}], "answers": calls})
+
+
+# --------------------------------------------------------------------------- verify input
+
+
+def test_a_number_too_large_for_a_float_is_refused_not_made_infinite(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    big = '{"id": 1, "query": "Is 1e400 prime?", "tools": [{"name": "is_prime"}], ' \
+          '"answers": [{"name": "is_prime", "arguments": {"n": 1e400}}]}'
+    inside = json.dumps({"id": 2, "query": "Is 1e400 prime?", "tools": [{"name": "is_prime"}],
+                         "answers": '[{"name": "is_prime", "arguments": {"n": 1e400}}]'})
+    fine = _row(3, "Is 7 prime?", [{"name": "is_prime", "arguments": {"n": 7}}])
+    rows.write_text(big + "\n" + inside + "\n" + fine + "\n")
+    result = verify_dataset(rows, EXAMPLE_LIBRARY, stages="format,grounding", out_dir=tmp_path / "out")
+    for path in (result.dataset_path, result.rejected_path, result.records_path):
+        assert not any(word in path.read_text() for word in ("Infinity", "NaN")), path.name
+    records = {r.id: r for r in read_records(result.records_path)}
+    # the first line cannot be read at all (its id is its line index); the second keeps its id
+    assert records[0].format_check.reason == "invalid_row" and "too large" in records[0].format_check.detail
+    assert records[2].format_check.reason == "invalid_json"
+    assert records[3].accepted
+
+
+def test_an_id_too_large_for_a_record_is_kept_as_the_rows_own_and_the_report_is_written(
+        tmp_path: Path) -> None:
+    huge = int("9" * 4300)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(_row(huge, "Is 7 prime?", [{"name": "is_prime", "arguments": {"n": 7}}]) + "\n"
+                    + _row(5, "Is 11 prime?", [{"name": "is_prime", "arguments": {"n": 11}}]) + "\n")
+    result = verify_dataset(rows, EXAMPLE_LIBRARY, stages="format,grounding", out_dir=tmp_path / "out")
+    assert (tmp_path / "out" / "report.html").is_file()
+    build_report(tmp_path / "out")  # raises on the old code: the id does not fit a 64-bit key
+    written = [json.loads(line)["id"] for line in result.dataset_path.read_text().splitlines()]
+    assert sorted(written, key=str) == sorted([huge, 5], key=str)
+    assert sorted(r.id for r in read_records(result.records_path)) == [0, 5]
+
+
+def test_grounding_reads_the_query_once_per_row_not_once_per_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    numbers = ", ".join(str(n) for n in range(2, 3000))
+    query = f"Find the greatest common divisor of {numbers}. " + "x " * 50_000
+    call = FunctionCall(name="greatest_common_divisor", arguments={"numbers": list(range(2, 3000))})
+    tool = load_library(EXAMPLE_LIBRARY).by_name["greatest_common_divisor"]
+    seen: list[int] = []
+    original = grounding.normalise_text
+
+    def counting(text: str) -> str:
+        if len(text) > 10_000:
+            seen.append(len(text))
+        return original(text)
+
+    monkeypatch.setattr(grounding, "normalise_text", counting)
+    for cached in (grounding.query_numbers, grounding.query_dates, grounding.query_times,
+                   grounding._spaced_singular, grounding._spaced_normalised):
+        cached.cache_clear()
+    assert grounding.check_grounding(query, [call], [tool]).passed
+    assert len(seen) <= 3, f"the {len(query):,}-character query was normalised {len(seen)} times for 2,998 values"
+
+
+# --------------------------------------------------------------------------- libraries that shadow
+
+ADD = ('def add(a: int, b: int) -> int:\n    """Add.\n\n    Args:\n        a: A.\n        b: B.\n    """\n'
+       "    return a + b\n")
+
+
+@pytest.mark.parametrize("name", ["json", "os", "signal"])
+def test_a_library_named_like_a_standard_module_is_refused_by_name(tmp_path: Path, name: str) -> None:
+    library = tmp_path / f"{name}.py"
+    library.write_text(ADD)
+    with pytest.raises(LibraryError, match=f"named '{name}', like a module of Python's standard library"):
+        load_library(library)
+
+
+@pytest.mark.docker
+def test_a_library_named_runner_is_the_library_not_the_runner(tmp_path: Path, docker_client, sandbox_image,
+                                                               no_leftovers) -> None:
+    library = tmp_path / "runner.py"
+    library.write_text('def main() -> str:\n    """Says who it is."""\n    return "the library"\n\n\n' + ADD)
+    assert [t.name for t in load_library(library).tools] == ["main", "add"]
+    with SandboxExecutor(library, call_timeout=5.0, client=docker_client) as sandbox:
+        results = sandbox.execute([FunctionCall(name="main", arguments={}),
+                                   FunctionCall(name="add", arguments={"a": 1, "b": 2})])
+    assert [(r.ok, r.result) for r in results] == [(True, "the library"), (True, 3)], results
