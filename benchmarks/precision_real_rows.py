@@ -65,11 +65,13 @@ def measure_at(rev: str, splits: list[str]) -> dict:
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(work / "tree"), rev],
                        check=True, capture_output=True)
         shutil.copy(REPO / "apigen_local" / "run" / "labels.py", work / "tree" / "apigen_local" / "run")
-        # the earlier grounding takes no string bound: drop it before labels.py imports the check
-        code = (f"import json, sys; sys.path.insert(0, {str(work / 'tree')!r}); "
+        # grounding before the cut_value rule takes no string bound: drop it there, before
+        # labels.py imports the check (a commit that has the rule keeps it)
+        code = (f"import inspect, json, sys; sys.path.insert(0, {str(work / 'tree')!r}); "
                 f"sys.path.insert(1, {str(REPO / 'benchmarks')!r}); "
                 "import apigen_local.checks.grounding as g; old = g.check_grounding; "
-                "g.check_grounding = lambda q, c, t, string_bound=None: old(q, c, t); "
+                "bounded = 'string_bound' in inspect.signature(old).parameters; "
+                "g.check_grounding = old if bounded else (lambda q, c, t, string_bound=None: old(q, c, t)); "
                 f"import precision_real_rows as p; print(json.dumps(p.measure_here({splits!r})))")
         out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
         return json.loads(out.stdout)
