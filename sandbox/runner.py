@@ -173,11 +173,78 @@ def _set_limits(limits: Dict[str, Optional[int]], timeout: float) -> None:
         resource.setrlimit(which, (soft, new_hard))
 
 
+# Syscalls that can act on other processes of the same user: the child may use them on itself
+# only, so that no call can lower the runner's limits, priority or CPU share. Per architecture,
+# each rule is (syscall number, ((argument, required value), ...)):
+# prlimit64 and sched_set{param,scheduler,affinity,attr} must name pid 0 (the caller);
+# setpriority must be (PRIO_PROCESS, 0) and ioprio_set (IOPRIO_WHO_PROCESS, 0): a group or user
+# target would reach the runner too.
+_SECCOMP_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_SELF_ONLY = {
+    "x86_64": [(302, ((0, 0),)), (142, ((0, 0),)), (144, ((0, 0),)), (203, ((0, 0),)), (314, ((0, 0),)),
+               (141, ((0, 0), (1, 0))), (251, ((0, 1), (1, 0)))],
+    "aarch64": [(261, ((0, 0),)), (118, ((0, 0),)), (119, ((0, 0),)), (122, ((0, 0),)), (274, ((0, 0),)),
+                (140, ((0, 0), (1, 0))), (30, ((0, 1), (1, 0)))],
+}
+
+
+def _seccomp_program(machine: str) -> List[Tuple[int, int, int, int]]:
+    """A classic-BPF seccomp filter: the syscalls of :data:`_SELF_ONLY` fail with EPERM unless
+    their arguments name the caller itself; every other syscall is allowed. Instructions are
+    ``(code, jt, jf, k)``; ``seccomp_data`` holds the number at offset 0, the architecture at 4 and
+    argument *i* at ``16 + 8 * i`` (low 32 bits first)."""
+    load, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    body: List[Tuple[int, int, Any, int]] = [(load, 0, 0, 4), (jeq, 0, "ALLOW", _SECCOMP_ARCH[machine]),
+                                              (load, 0, 0, 0)]
+    for nr, required in _SELF_ONLY[machine]:
+        block: List[Tuple[int, int, Any, int]] = []
+        for argument, value in required:
+            offset = 16 + 8 * argument
+            block += [(load, 0, 0, offset), (jeq, 0, "DENY", value), (load, 0, 0, offset + 4), (jeq, 0, "DENY", 0)]
+        block.append((ret, 0, 0, allow))
+        body.append((jeq, 0, len(block), nr))  # another syscall: skip the block, A still holds the number
+        body.extend(block)
+    body += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    labels = {"ALLOW": len(body) - 2, "DENY": len(body) - 1}
+    return [(code, jt, labels[jf] - index - 1 if isinstance(jf, str) else jf, k)
+            for index, (code, jt, jf, k) in enumerate(body)]
+
+
+def _guard_others() -> None:
+    """Install :func:`_seccomp_program` in this (child) process; raises ``OSError`` if the kernel
+    refuses, so that no call runs unguarded."""
+    import ctypes
+    import platform
+
+    machine = platform.machine()
+    if machine not in _SECCOMP_ARCH:
+        raise OSError(f"no seccomp filter for the {machine} architecture")
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                    ("k", ctypes.c_uint32)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    instructions = _seccomp_program(machine)
+    array = (SockFilter * len(instructions))(*[SockFilter(*i) for i in instructions])
+    program = SockFprog(len(instructions), array)
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_no_new_privs, pr_set_seccomp, seccomp_mode_filter = 38, 22, 2
+    if libc.prctl(pr_set_no_new_privs, 1, 0, 0, 0) != 0 or \
+            libc.prctl(pr_set_seccomp, seccomp_mode_filter, ctypes.byref(program), 0, 0) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"could not guard the runner from the call: {os.strerror(number)}")
+
+
 def _child(module: Any, call: Dict[str, Any], request: Dict[str, Any], result_fd: int) -> None:
     """Body of the forked child: run one call and write its JSON outcome to ``result_fd``."""
     outcome: Dict[str, Any]
     try:
         _set_limits(request["limits"], request["timeout"])
+        _guard_others()
         function = _resolve(module, str(call.get("name", "")))
         arguments = call.get("arguments") or {}
         if not isinstance(arguments, dict):
@@ -221,9 +288,10 @@ def _oom_kills() -> int:
 
 
 def _drain(
-    pid: int, fds: Dict[str, int], timeout: float, limits: Dict[str, int]
+    pid: int, fds: Dict[str, int], deadline: float, limits: Dict[str, int]
 ) -> Tuple[Dict[str, bytes], Dict[str, int], Optional[str]]:
-    """Read the child's pipes until all close, ``timeout`` passes or the output floods.
+    """Read the child's pipes until all close, ``deadline`` (a ``time.monotonic()``) passes or the
+    output floods.
 
     Returns the bytes kept per pipe (at most ``limits[pipe]``), the total bytes seen per pipe, and
     why the child was killed: ``"timeout"``, ``"flood"`` (more than ``FLOOD_LIMIT`` bytes on stdout
@@ -234,7 +302,6 @@ def _drain(
     selector = selectors.DefaultSelector()
     for name, fd in fds.items():
         selector.register(fd, selectors.EVENT_READ, name)
-    deadline = time.monotonic() + timeout
     killed: Optional[str] = None
     try:
         while selector.get_map():
@@ -259,6 +326,19 @@ def _drain(
     finally:
         selector.close()
     return {name: bytes(buffer) for name, buffer in data.items()}, seen, killed
+
+
+def _reap(pid: int, deadline: float) -> Tuple[int, bool]:
+    """Wait for the child until ``deadline``, then kill it: a child that closed its pipes may still
+    run. Returns its wait status, and whether it had to be killed."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status, False
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            return os.waitpid(pid, 0)[1], True
+        time.sleep(0.005)
 
 
 def _decode_stream(raw: bytes, total: int) -> str:
@@ -292,14 +372,17 @@ def run_call(module: Any, call: Dict[str, Any], request: Dict[str, Any]) -> Dict
     keep = request["output_limit"]
     # every character of the result and error text may take ESCAPE_FACTOR bytes in the pipe's JSON
     bounds = {"result": ESCAPE_FACTOR * (request["result_limit"] + keep + 512) + 4096, "stdout": keep, "stderr": keep}
+    deadline = started + request["timeout"]
     try:
-        data, seen, killed = _drain(
-            pid, {name: pair[0] for name, pair in pipes.items()}, request["timeout"], bounds
-        )
+        data, seen, killed = _drain(pid, {name: pair[0] for name, pair in pipes.items()}, deadline, bounds)
     finally:
         for read_end, _ in pipes.values():
             os.close(read_end)
-    _, status = os.waitpid(pid, 0)
+    if killed:
+        _, status = os.waitpid(pid, 0)
+    else:
+        status, late = _reap(pid, deadline)
+        killed = "timeout" if late else None
     wall = time.monotonic() - started
     base: Dict[str, Any] = {
         "name": call.get("name"), "ok": False, "result": None, "reason": None,

@@ -104,3 +104,81 @@ def test_a_library_named_runner_is_the_library_not_the_runner(tmp_path: Path, do
         results = sandbox.execute([FunctionCall(name="main", arguments={}),
                                    FunctionCall(name="add", arguments={"a": 1, "b": 2})])
     assert [(r.ok, r.result) for r in results] == [(True, "the library"), (True, 3)], results
+
+
+# --------------------------------------------------------------------------- calls that break the calls after them
+
+SABOTAGE = '''import os
+import resource
+import time
+
+
+def lower_runner_limits() -> str:
+    """Leaves the runner (PID 1) three file descriptors."""
+    resource.prlimit(1, resource.RLIMIT_NOFILE, (3, 3))
+    return "lowered"
+
+
+def starve_runner() -> str:
+    """Lowers the priority of every process of its user, the runner's included."""
+    os.setpriority(os.PRIO_USER, os.getuid(), 19)
+    os.setpriority(os.PRIO_PGRP, 0, 19)
+    os.setpriority(os.PRIO_PROCESS, 1, 19)
+    return "starved"
+
+
+def pin_runner() -> str:
+    """Pins the runner to one CPU."""
+    os.sched_setaffinity(1, {0})
+    return "pinned"
+
+
+def runner_niceness() -> int:
+    """The runner's scheduling priority, as this call sees it."""
+    return os.getpriority(os.PRIO_PROCESS, 1)
+
+
+def own_limits() -> list:
+    """Lowers and reads this call's own file limit, which stays allowed."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    os.setpriority(os.PRIO_PROCESS, 0, 5)
+    return list(resource.getrlimit(resource.RLIMIT_NOFILE))
+
+
+def close_and_sleep() -> int:
+    """Closes every descriptor it has, then sleeps for an hour."""
+    os.closerange(0, 65536)
+    time.sleep(3600)
+    return 0
+
+
+''' + ADD
+
+
+@pytest.mark.docker
+def test_a_call_that_closes_its_pipes_and_sleeps_times_out_alone(tmp_path: Path, docker_client, sandbox_image,
+                                                                  no_leftovers) -> None:
+    library = tmp_path / "sabotage.py"
+    library.write_text(SABOTAGE)
+    with SandboxExecutor(library, call_timeout=2.0, client=docker_client) as sandbox:
+        results = sandbox.execute([FunctionCall(name="close_and_sleep", arguments={}),
+                                   FunctionCall(name="add", arguments={"a": 1, "b": 2})])
+    assert results[0].reason == "timeout" and results[0].wall_time < 4, results[0]
+    assert results[1].ok and results[1].result == 3, results[1]
+
+
+@pytest.mark.docker
+def test_a_call_cannot_lower_the_runners_limits_priority_or_cpus(tmp_path: Path, docker_client, sandbox_image,
+                                                                   no_leftovers) -> None:
+    library = tmp_path / "sabotage.py"
+    library.write_text(SABOTAGE)
+    calls = [FunctionCall(name=name, arguments={})
+             for name in ("lower_runner_limits", "starve_runner", "pin_runner", "own_limits", "runner_niceness")]
+    calls += [FunctionCall(name="add", arguments={"a": i, "b": 1}) for i in range(3)]
+    with SandboxExecutor(library, call_timeout=5.0, client=docker_client) as sandbox:
+        results = sandbox.execute(calls)
+    for result in results[:3]:  # refused, each alone
+        assert (result.reason, result.error_type) == ("exception", "PermissionError"), result
+    assert results[3].ok and results[3].result == [64, 64], results[3]  # a call's own limits stay its own
+    assert results[4].ok and results[4].result == 0, results[4]  # the runner's priority is untouched
+    assert [(r.ok, r.result) for r in results[5:]] == [(True, 1), (True, 2), (True, 3)], results[5:]
