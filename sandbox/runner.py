@@ -41,8 +41,10 @@ Reasons for a failed call: ``exception`` (the call raised, or names no public fu
 result, or flooded its output; ``signal`` names the signal), ``oom`` (``MemoryError`` or killed by
 the kernel's OOM killer), ``not_serializable`` (the result has no meaningful representation, see below).
 
-Results that are not JSON (sets, custom objects, NaN, ...) are returned as their ``repr`` cut to
-``result_limit`` characters; a JSON result longer than ``result_limit`` is returned the same way.
+Results that are not JSON (sets, custom objects, NaN, dicts with keys JSON would write the same,
+such as ``1`` and ``"1"``, ...) are returned as their ``repr`` cut to ``result_limit`` characters;
+a JSON result longer than ``result_limit`` is returned the same way. An exception object returned
+instead of raised is the call's ``exception``.
 A result counts as ``not_serializable`` when ``repr`` raises or shows a memory address
 (``<... at 0x...>``: default reprs, generators, functions, methods), which no one could check.
 
@@ -97,11 +99,45 @@ def _text(value: Any, limit: int) -> str:
         return f"<str() of this {_type_name(value)} raised {_type_name(exc)}>"
 
 
+def _json_key(key: Any) -> Any:
+    """The object key ``json.dumps`` writes for a dict key (``1`` and ``"1"`` both become ``"1"``)."""
+    if key is True or key is False or key is None:
+        return json.dumps(key)
+    return key if isinstance(key, str) else repr(float(key)) if isinstance(key, float) else str(key)
+
+
+def _keys_collide(value: Any) -> bool:
+    """Whether some dict in ``value`` has two keys that JSON would write the same, so that one
+    value would be lost (each container visited once; nesting is bounded before this runs)."""
+    pending, visited = [value], set()
+    while pending:
+        item = pending.pop()
+        if id(item) in visited:
+            continue
+        visited.add(id(item))
+        if isinstance(item, dict):
+            try:
+                keys = {_json_key(key) for key in item}
+            except (TypeError, ValueError):
+                return True  # a key JSON cannot write: the value is shown as its repr
+            if len(keys) < len(item):
+                return True
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return False
+
+
 def _encode_result(value: Any, limit: int) -> Dict[str, Any]:
     """The JSON fields describing a returned value (see the module docstring)."""
+    if isinstance(value, BaseException):  # a failure returned instead of raised is still a failure
+        return {"ok": False, "reason": "exception", "error_type": _type_name(value),
+                "error_message": "returned, not raised: " + _text(value, limit)}
     try:
         if _depth(value) > MAX_DEPTH:
             raise ValueError("too deep")
+        if _keys_collide(value):
+            raise ValueError("keys that JSON writes the same")
         text = json.dumps(value, allow_nan=False)
         if len(text) <= limit:
             return {"ok": True, "result": json.loads(text)}
@@ -127,14 +163,16 @@ def _encode_result(value: Any, limit: int) -> Dict[str, Any]:
     return {"ok": True, "result": _truncate(shown, limit)}
 
 
-def _resolve(module: Any, name: str) -> Any:
+def _resolve(module: Any, name: str, offered: Optional[List[str]] = None) -> Any:
     """The public function ``name`` of the library, exactly as ``load_library`` offers them: a plain
     function defined in the module itself under that name (no imported names, aliases, classes or
-    other callables)."""
+    other callables), and one of ``offered`` when the host names the offered functions."""
     import inspect
 
     if not name.isidentifier() or name.startswith("_"):
         raise NameError(f"{name!r} is not a public function of the library")
+    if offered is not None and name not in offered:
+        raise NameError(f"{name!r} is not one of the functions offered")
     target = vars(module).get(name)
     if target is None:
         raise NameError(f"the library has no function named {name!r}")
@@ -245,7 +283,7 @@ def _child(module: Any, call: Dict[str, Any], request: Dict[str, Any], result_fd
     try:
         _set_limits(request["limits"], request["timeout"])
         _guard_others()
-        function = _resolve(module, str(call.get("name", "")))
+        function = _resolve(module, str(call.get("name", "")), request.get("functions"))
         arguments = call.get("arguments") or {}
         if not isinstance(arguments, dict):
             raise TypeError("arguments must be a JSON object")
@@ -477,6 +515,8 @@ def _read_request() -> Dict[str, Any]:
     request["output_limit"] = int(request.get("output_limit") or DEFAULT_OUTPUT_LIMIT)
     request["result_limit"] = int(request.get("result_limit") or DEFAULT_RESULT_LIMIT)
     request["module"] = str(request.get("module") or "library")
+    offered = request.get("functions")
+    request["functions"] = [str(name) for name in offered] if isinstance(offered, list) else None
     return request
 
 

@@ -126,7 +126,7 @@ class Worker:
             if s.sandbox is not None:
                 self.sandbox = self._stack.enter_context(SandboxExecutor(
                     self.library.path, max_containers=s.sandbox.max_containers,
-                    call_timeout=s.sandbox.call_timeout))
+                    call_timeout=s.sandbox.call_timeout, functions=[t.name for t in self.library.tools]))
             if self.model is None and s.model is not None:
                 m = s.model
                 self.model = self._stack.enter_context(LocalModel(

@@ -54,6 +54,7 @@ IMPORT_TIMEOUT = 10.0  # seconds the runner gives the import (within STARTUP_ALL
 SKIPPED_FILES = ("__pycache__", ".git", ".mypy_cache", ".pytest_cache")
 FRAME_HEADER = 8
 MAX_ARGUMENT_DEPTH = 200  # nesting of lists and objects a call's arguments may have
+MAX_ARGUMENT_BYTES = 2**20  # JSON size of one call's arguments; a larger call fails alone (invalid_arguments)
 INVALID_ARGUMENTS = "invalid_arguments"
 MAX_RESULT_DEPTH = 512  # nesting a result line may have (the runner allows 500)
 
@@ -101,9 +102,11 @@ def unsendable(call: FunctionCall) -> str | None:
     if json_depth(call.arguments, MAX_ARGUMENT_DEPTH) > MAX_ARGUMENT_DEPTH:
         return f"the arguments are nested more than {MAX_ARGUMENT_DEPTH} deep"
     try:
-        json.dumps(call.arguments)
+        size = len(json.dumps(call.arguments))
     except (TypeError, ValueError, RecursionError) as exc:
         return f"the arguments cannot be encoded as JSON ({type(exc).__name__})"
+    if size > MAX_ARGUMENT_BYTES:
+        return f"the arguments take {size:,} bytes as JSON, more than {MAX_ARGUMENT_BYTES:,}"
     return None
 
 
@@ -217,7 +220,11 @@ class SandboxExecutor:
         result_limit: int = 65536,
         run_id: str | None = None,
         client: docker.DockerClient | None = None,
+        functions: Sequence[str] | None = None,
     ) -> None:
+        """``functions`` names the only functions calls may run (``generate`` and ``verify`` pass
+        the tools ``load_library`` offers); ``None`` allows every public function defined in the
+        library's module."""
         from docker.utils import parse_bytes
 
         if max_containers < 1 or call_timeout <= 0 or cpus <= 0 or pids_limit < 4:
@@ -243,6 +250,7 @@ class SandboxExecutor:
         self.result_limit = result_limit
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.client = client
+        self.functions = sorted(functions) if functions is not None else None
         self.image: str | None = None
         self.module: str | None = None
         self._lock = threading.Lock()
@@ -331,6 +339,7 @@ class SandboxExecutor:
             "output_limit": self.output_limit,
             "result_limit": self.result_limit,
             "limits": limits,
+            "functions": self.functions,
             "calls": [{"name": call.name, "arguments": call.arguments} for call in calls],
         }).encode()
 

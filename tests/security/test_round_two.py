@@ -182,3 +182,57 @@ def test_a_call_cannot_lower_the_runners_limits_priority_or_cpus(tmp_path: Path,
     assert results[3].ok and results[3].result == [64, 64], results[3]  # a call's own limits stay its own
     assert results[4].ok and results[4].result == 0, results[4]  # the runner's priority is untouched
     assert [(r.ok, r.result) for r in results[5:]] == [(True, 1), (True, 2), (True, 3)], results[5:]
+
+
+# --------------------------------------------------------------------------- wrong verdicts
+
+RESULTS = '''def colliding_keys() -> dict:
+    """Returns a dict whose keys JSON would write the same."""
+    return {1: "int", "1": "str", None: "none", "null": "text"}
+
+
+def returned_error() -> object:
+    """Returns an exception instead of raising it."""
+    return LookupError("city not found")
+
+
+def anything(*args, **kwargs) -> int:
+    return 7
+
+
+''' + ADD
+
+
+@pytest.mark.docker
+def test_results_are_faithful_or_failures_and_only_offered_functions_run(tmp_path: Path, docker_client,
+                                                                          sandbox_image, no_leftovers) -> None:
+    library = tmp_path / "results.py"
+    library.write_text(RESULTS)
+    offered = [t.name for t in load_library(library, strict=False).tools]
+    assert "anything" not in offered and "add" in offered
+    calls = [FunctionCall(name=name, arguments={}) for name in ("colliding_keys", "returned_error", "anything")]
+    calls.append(FunctionCall(name="add", arguments={"a": 1, "b": 2}))
+    with SandboxExecutor(library, call_timeout=5.0, client=docker_client, functions=offered) as sandbox:
+        results = sandbox.execute(calls)
+    # every value kept (as its repr), not one silently dropped by JSON
+    assert results[0].ok and all(part in results[0].result for part in ("'int'", "'str'", "'none'", "'text'"))
+    assert (results[1].reason, results[1].error_type) == ("exception", "LookupError")
+    assert "city not found" in results[1].error_message
+    assert (results[2].reason, results[2].error_type) == ("exception", "NameError"), results[2]
+    assert "not one of the functions offered" in results[2].error_message
+    assert results[3].ok and results[3].result == 3
+
+
+# --------------------------------------------------------------------------- sizes bounded on the way in
+
+@pytest.mark.docker
+def test_a_huge_argument_fails_alone_before_it_reaches_the_container(tmp_path: Path, docker_client,
+                                                                      sandbox_image, no_leftovers) -> None:
+    library = tmp_path / "plain.py"
+    library.write_text(ADD)
+    huge = "x" * 150_000_000
+    with SandboxExecutor(library, call_timeout=5.0, client=docker_client) as sandbox:
+        results = sandbox.execute([FunctionCall(name="add", arguments={"a": huge, "b": 1}),
+                                   FunctionCall(name="add", arguments={"a": 1, "b": 2})])
+    assert results[0].reason == "invalid_arguments" and "more than 1,048,576" in results[0].error_message
+    assert results[1].ok and results[1].result == 3, results[1]
