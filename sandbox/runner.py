@@ -28,12 +28,16 @@ stdout and stderr go to pipes that the parent drains (keeping at most ``output_l
 it is killed with ``SIGKILL`` when ``timeout`` seconds of wall time pass, or once it has written more
 than ``FLOOD_LIMIT`` bytes to them. After each call the runner resets what a call can leave
 behind in the container: every process but itself is killed, every SysV shared-memory segment,
-semaphore set and message queue is removed, and every entry a call left in ``/tmp``, ``/dev/shm``
-and ``/dev/mqueue`` is deleted (iteratively, after restoring write permission, so locked or very
-deep directories go too). Timers, signal dispositions, environment, working directory and memory
-die with the call's child process. The runner is PID 1 of its container, so the kernel drops any signal a
-call sends it unless the runner handles that signal; it handles none (``SIGINT`` is ignored). The
-runner also makes itself non-dumpable, so a call, which runs as the same user, can neither ptrace
+semaphore set and message queue is removed, every entry a call left in ``/tmp``, ``/dev/shm``
+and ``/dev/mqueue`` is deleted at any depth, inside folders the library made at import too
+(iteratively, after restoring write permission, so locked or very deep directories go too), and
+the files the library opened at import are put back at their offsets. Each call runs under a
+seccomp filter that keeps ``prlimit``, ``setpriority``, ``ioprio_set`` and ``sched_set*`` to its
+own process, and the runner waits for a call only until its deadline. Timers, signal
+dispositions, environment, working directory and memory die with the call's child process. The
+runner is PID 1 of its container, so the kernel drops any signal a call sends it unless the
+runner handles that signal; it handles none (``SIGINT`` is ignored). The runner also makes itself
+non-dumpable, so a call, which runs as the same user, can neither ptrace
 it nor open its file descriptors under ``/proc/1/fd`` to forge lines of the protocol stream.
 
 Reasons for a failed call: ``exception`` (the call raised, or names no public function defined in the library),
@@ -567,20 +571,55 @@ def _import_library(name: str, timeout: float) -> Any:
 
 
 def _scratch_entries() -> Dict[str, List[str]]:
+    """Every path, at any depth, in the writable folders (what the library made at import stays)."""
     entries: Dict[str, List[str]] = {}
     for folder in SCRATCH_DIRS:
-        try:
-            entries[folder] = os.listdir(folder)
-        except OSError:
-            entries[folder] = []
+        entries[folder] = []
+        for root, dirs, files in os.walk(folder):
+            entries[folder] += [os.path.join(root, name) for name in dirs + files]
     return entries
 
 
 def _clean_scratch(keep: Dict[str, List[str]]) -> None:
-    """Remove what the last call left in the writable folders (entries in ``keep`` stay)."""
-    for folder, names in _scratch_entries().items():
-        for name in set(names) - set(keep.get(folder, [])):
-            _remove(folder, os.path.join(folder, name))
+    """Remove what the last call left in the writable folders, at any depth: a path not in
+    ``keep`` goes with all below it; a kept folder is searched in turn."""
+    for folder in SCRATCH_DIRS:
+        kept = set(keep.get(folder, []))
+        for root, dirs, files in os.walk(folder):
+            for name in files:
+                path = os.path.join(root, name)
+                if path not in kept:
+                    _remove(folder, path)
+            for name in list(dirs):
+                path = os.path.join(root, name)
+                if path not in kept or os.path.islink(path):
+                    dirs.remove(name)  # not searched: it goes whole
+                    if path not in kept:
+                        _remove(folder, path)
+                    continue
+                try:
+                    os.chmod(path, 0o700)  # a call may have locked a kept folder to hide what it left there
+                except OSError:
+                    pass
+
+
+def _file_offsets(protocol_fd: int) -> Dict[int, int]:
+    """The offset of every regular file this process holds open (the library's, from its import).
+    A forked call shares each file's offset with the runner, so the offsets are put back after
+    every call and each call reads such a file from where the import left it."""
+    import stat
+
+    offsets: Dict[int, int] = {}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= 2 or fd == protocol_fd:
+            continue
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                offsets[fd] = os.lseek(fd, 0, os.SEEK_CUR)
+        except OSError:
+            continue
+    return offsets
 
 
 def _remove(folder: str, top: str) -> None:
@@ -601,7 +640,8 @@ def _remove(folder: str, top: str) -> None:
                 if is_dir:
                     os.chmod(child, 0o700)  # moving a directory rewrites its ".." entry
                     moved += 1
-                    target = os.path.join(folder, f".apigen-removing-{os.getpid()}-{moved}-{len(pending)}")
+                    # a name no call can have made first: a fixed one could already be a full directory
+                    target = os.path.join(folder, f".apigen-removing-{moved}-{os.urandom(8).hex()}")
                     os.rename(child, target)
                     pending.append(target)
                 else:
@@ -656,11 +696,16 @@ def _kill_strays() -> None:
             return
 
 
-def _reset(scratch: Dict[str, List[str]], libc: Any) -> None:
+def _reset(scratch: Dict[str, List[str]], libc: Any, offsets: Dict[int, int]) -> None:
     """Undo what a call may have left in the container (see the module docstring)."""
     _kill_strays()
     _clean_ipc(libc)
     _clean_scratch(scratch)
+    for fd, offset in offsets.items():
+        try:
+            os.lseek(fd, offset, os.SEEK_SET)
+        except OSError:
+            continue
 
 
 def _make_undumpable() -> None:
@@ -694,6 +739,7 @@ def main() -> int:
         _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})
         return 0
     scratch = _scratch_entries()
+    offsets = _file_offsets(protocol_fd)
     libc = _load_libc()
     calls: List[Any] = request["calls"]
     for index, call in enumerate(calls):
@@ -703,12 +749,17 @@ def main() -> int:
             outcome = run_call(module, call, request)
             outcome["index"] = index
             line = (json.dumps(outcome) + "\n").encode()
+            allowance = ESCAPE_FACTOR * (request["result_limit"] + 3 * request["output_limit"] + 1024)
+            if len(line) > allowance:  # a forged outcome that grew when re-escaped: its call's crash
+                line = (json.dumps({"index": index, "name": outcome.get("name"), "ok": False, "reason": "crash",
+                                    "error_message": f"its result took more than {allowance} bytes once "
+                                                     "encoded"}) + "\n").encode()
         except BaseException as exc:  # noqa: BLE001 - the runner outlives whatever a call does
             line = (json.dumps({"index": index, "ok": False, "reason": "crash", "error_type": type(exc).__name__,
                                 "error_message": "the runner could not report this call"}) + "\n").encode()
         _write_all(protocol_fd, line)
         try:
-            _reset(scratch, libc)
+            _reset(scratch, libc, offsets)
         except BaseException:  # noqa: BLE001 - a failed reset must not stop the batch
             traceback.print_exc()
     _emit(protocol_fd, {"done": True, "python": sys.version.split()[0]})

@@ -136,12 +136,15 @@ def forge(kind: str) -> int:
     """Write a forged outcome into every pipe this process holds, then exit.
 
     Args:
-        kind: deep (30,000 nested lists), typed (wrong field types), huge (ok with a 4 MB error type).
+        kind: deep (30,000 nested lists), typed (wrong field types), huge (ok with a 4 MB error type),
+            grows (ok with 120,000 emoji as raw UTF-8: within the pipe's bound, three times that
+            once re-escaped).
     """
     documents = {
         "deep": b'{"ok": true, "result": ' + b"[" * 30000 + b"]" * 30000 + b"}",
         "typed": b'{"ok": "yes", "result": 1, "reason": 5, "error_type": [], "error_message": {"a": 1}}',
         "huge": b'{"ok": false, "reason": "exception", "error_type": "' + b"E" * 4 * 2**20 + b'"}',
+        "grows": b'{"ok": true, "result": "' + "\U0001f600".encode() * 120_000 + b'"}',
     }
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)

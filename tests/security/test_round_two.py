@@ -236,3 +236,85 @@ def test_a_huge_argument_fails_alone_before_it_reaches_the_container(tmp_path: P
                                    FunctionCall(name="add", arguments={"a": 1, "b": 2})])
     assert results[0].reason == "invalid_arguments" and "more than 1,048,576" in results[0].error_message
     assert results[1].ok and results[1].result == 3, results[1]
+
+
+
+@pytest.mark.docker
+def test_outcomes_that_grow_when_re_escaped_fail_alone(docker_client, sandbox_image, no_leftovers) -> None:
+    library = Path(__file__).with_name("classes_library.py")
+    # five forged outcomes re-escape to more than the host reads for the whole batch: on the old
+    # runner the good call after them was lost with "the batch wrote more output than allowed"
+    calls = [FunctionCall(name="forge", arguments={"kind": "grows"})] * 5
+    calls.append(FunctionCall(name="add", arguments={"a": 1, "b": 2}))
+    with SandboxExecutor(library, call_timeout=5.0, client=docker_client) as sandbox:
+        results = sandbox.execute(calls)
+    for forged in results[:5]:
+        assert forged.reason == "crash" and "once encoded" in (forged.error_message or ""), forged
+    assert results[5].ok and results[5].result == 3, results[5]
+
+
+# --------------------------------------------------------------------------- cleanup that cannot be defeated
+
+CLEANUP = '''import os
+
+os.makedirs("/tmp/cache", exist_ok=True)  # made at import: it stays, what calls leave in it goes
+with open("/tmp/data.txt", "w") as handle:
+    handle.write("abcdef")
+SHARED = open("/tmp/data.txt")  # opened at import: every call shares its offset with the runner
+
+
+def squat() -> str:
+    """Makes folders named like the runner's removal scratch names, each holding a folder."""
+    for moved in range(1, 4):
+        for pending in range(4):
+            os.makedirs(f"/tmp/.apigen-removing-1-{moved}-{pending}/inside", exist_ok=True)
+    os.makedirs("/tmp/tree/a/b", exist_ok=True)
+    return "squatted"
+
+
+def drop() -> str:
+    """Leaves a file and a locked folder inside the import-time folder."""
+    with open("/tmp/cache/stale.txt", "w") as handle:
+        handle.write("stale")
+    os.makedirs("/tmp/cache/locked/deeper")
+    os.chmod("/tmp/cache/locked", 0)
+    return "dropped"
+
+
+def fill(megabytes: int) -> int:
+    """Writes files of one megabyte each in /tmp (a call's files are at most 1 MiB each).
+
+    Args:
+        megabytes: How many.
+    """
+    for number in range(megabytes):
+        with open(f"/tmp/blob{number}", "wb") as handle:
+            handle.write(b"x" * 2**20)
+    return megabytes
+
+
+def peek() -> list:
+    """What /tmp and /tmp/cache hold."""
+    return sorted(os.listdir("/tmp")) + sorted("cache/" + name for name in os.listdir("/tmp/cache"))
+
+
+def read_two() -> str:
+    """Reads two characters of the file the library opened at import."""
+    return SHARED.read(2)
+'''
+
+
+@pytest.mark.docker
+def test_no_call_can_defeat_the_cleanup_or_share_state_through_the_library(tmp_path: Path, docker_client,
+                                                                           sandbox_image, no_leftovers) -> None:
+    library = tmp_path / "cleanup.py"
+    library.write_text(CLEANUP)
+    calls = [FunctionCall(name=name, arguments={}) for name in ("squat", "drop")]
+    calls += [FunctionCall(name="fill", arguments={"megabytes": 12}), FunctionCall(name="peek", arguments={}),
+              FunctionCall(name="read_two", arguments={}), FunctionCall(name="read_two", arguments={})]
+    with SandboxExecutor(library, call_timeout=5.0, client=docker_client) as sandbox:
+        results = sandbox.execute(calls)
+    assert [r.ok for r in results] == [True] * len(calls), [(r.name, r.reason, r.error_message) for r in results]
+    assert results[2].result == 12  # the squatted folders were removed: the 16 MB /tmp had room
+    assert results[3].result == ["cache", "data.txt"]  # nothing a call left, at any depth
+    assert [results[4].result, results[5].result] == ["ab", "ab"]  # each call reads from the import's offset
