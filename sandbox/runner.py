@@ -237,10 +237,12 @@ def _seccomp_program(machine: str) -> List[Tuple[int, int, int, int]]:
     argument *i* at ``16 + 8 * i`` (low 32 bits first)."""
     load, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET|BPF_K
     allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
-    body: List[Tuple[int, int, Any, int]] = [(load, 0, 0, 4), (jeq, 0, "ALLOW", _SECCOMP_ARCH[machine]),
+    body: List[Tuple[int, Any, Any, int]] = [(load, 0, 0, 4), (jeq, 0, "ALLOW", _SECCOMP_ARCH[machine]),
                                               (load, 0, 0, 0)]
+    if machine == "x86_64":  # x32 numbers (bit 30 set) reach the same calls: none is allowed
+        body.append((0x35, "DENY", 0, 0x40000000))  # BPF_JMP|BPF_JGE|BPF_K
     for nr, required in _SELF_ONLY[machine]:
-        block: List[Tuple[int, int, Any, int]] = []
+        block: List[Tuple[int, Any, Any, int]] = []
         for argument, value in required:
             offset = 16 + 8 * argument
             block += [(load, 0, 0, offset), (jeq, 0, "DENY", value), (load, 0, 0, offset + 4), (jeq, 0, "DENY", 0)]
@@ -249,7 +251,8 @@ def _seccomp_program(machine: str) -> List[Tuple[int, int, int, int]]:
         body.extend(block)
     body += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
     labels = {"ALLOW": len(body) - 2, "DENY": len(body) - 1}
-    return [(code, jt, labels[jf] - index - 1 if isinstance(jf, str) else jf, k)
+    return [(code, labels[jt] - index - 1 if isinstance(jt, str) else jt,
+             labels[jf] - index - 1 if isinstance(jf, str) else jf, k)
             for index, (code, jt, jf, k) in enumerate(body)]
 
 
