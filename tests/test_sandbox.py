@@ -231,11 +231,18 @@ def test_ctrl_c_removes_the_container(hostile: SandboxExecutor, docker_client) -
                 return
             time.sleep(0.02)
 
+    # Ctrl-C raises KeyboardInterrupt only under Python's default handler; a process started in
+    # the background by a shell without job control inherits SIGINT ignored (how the test failed
+    # in a background run), so the test installs the handler an interactive user has
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     watcher = threading.Thread(target=interrupt_once_a_container_runs, daemon=True)
     watcher.start()
     # 30 calls of 1 s each: the batch is still running however late under load the signal lands
-    with pytest.raises(KeyboardInterrupt):
-        hostile.execute([call("spin")] * 30)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            hostile.execute([call("spin")] * 30)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     watcher.join(timeout=5)
     assert seen, "no sandbox container was running when Ctrl-C came"
     assert our_containers(docker_client) == []
@@ -350,3 +357,26 @@ def test_unreachable_docker_says_what_to_run(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")
     with pytest.raises(DockerUnavailableError, match="dockerd"):
         SandboxExecutor(HOSTILE_LIBRARY).start()
+
+
+@pytest.mark.parametrize("answers, error", [(False, "lost the Docker engine"),
+                                             (True, "could not run a sandbox container")])
+def test_an_engine_error_mid_batch_is_one_line_whether_or_not_the_engine_is_going_away(
+        monkeypatch: pytest.MonkeyPatch, answers: bool, error: str) -> None:
+    """An engine shutting down fails requests with a 500 (seen: "grpc: the client connection is
+    closing") before it stops answering; that is the engine lost, not a traceback."""
+    from apigen_local.errors import SandboxError
+    from apigen_local.sandbox import executor as executor_module
+
+    sandbox = SandboxExecutor(EXAMPLE_LIBRARY)
+
+    def failing_start(calls):
+        raise docker.errors.APIError("500 Server Error", explanation="grpc: the client connection is closing")
+
+    monkeypatch.setattr(sandbox, "_run_container", failing_start)
+    monkeypatch.setattr(sandbox, "_engine_answers", lambda: answers)
+    monkeypatch.setattr(executor_module, "ENGINE_GRACE", 0.3)
+    with pytest.raises(SandboxError, match=error) as caught:
+        sandbox._run_batch([FunctionCall(name="is_prime", arguments={"n": 7})])
+    assert isinstance(caught.value, DockerUnavailableError) is not answers
+    assert "\n" not in str(caught.value)

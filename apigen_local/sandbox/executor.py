@@ -54,6 +54,7 @@ IMPORT_TIMEOUT = 10.0  # seconds the runner gives the import (within STARTUP_ALL
 SKIPPED_FILES = ("__pycache__", ".git", ".mypy_cache", ".pytest_cache")
 FRAME_HEADER = 8
 MAX_ARGUMENT_DEPTH = 200  # nesting of lists and objects a call's arguments may have
+ENGINE_GRACE = 5.0  # seconds an engine that failed a request has to stop answering to count as lost
 MAX_ARGUMENT_BYTES = 2**20  # JSON size of one call's arguments; a larger call fails alone (invalid_arguments)
 INVALID_ARGUMENTS = "invalid_arguments"
 MAX_RESULT_DEPTH = 512  # nesting a result line may have (the runner allows 500)
@@ -392,12 +393,19 @@ class SandboxExecutor:
                 if index in refused else next(results)
                 for index, call in enumerate(calls)
             ]
+        import docker.errors
         from requests.exceptions import ConnectionError as EngineUnreachable
 
         try:
             stdout, stderr, state, expired, overflow, bound = self._run_container(calls)
         except EngineUnreachable as exc:
             raise engine_lost(exc) from exc
+        except docker.errors.APIError as exc:
+            # an engine that is shutting down fails requests with a 500 before it stops answering
+            if self._engine_going_away():
+                raise engine_lost(exc) from exc
+            raise SandboxError(f"the Docker engine could not run a sandbox container: "
+                               f"{exc.explanation or exc}") from exc
         if b'"done": true' not in stdout and not self._engine_answers():
             raise engine_lost()
         return self._results(calls, stdout, stderr, state, expired, overflow, bound)
@@ -408,6 +416,15 @@ class SandboxExecutor:
             return bool(self.client.ping())
         except Exception:  # any failure means no answer
             return False
+
+    def _engine_going_away(self) -> bool:
+        """Whether the engine stops answering within :data:`ENGINE_GRACE` seconds (polled every 0.2 s)."""
+        deadline = time.monotonic() + ENGINE_GRACE
+        while time.monotonic() < deadline:
+            if not self._engine_answers():
+                return True
+            time.sleep(0.2)
+        return False
 
     def _run_container(
         self, calls: list[FunctionCall]
