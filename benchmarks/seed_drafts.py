@@ -5,8 +5,9 @@ Usage: python benchmarks/seed_drafts.py [--rows 48] [--model GGUF] [--out out/be
 Runs ``generate`` on ``benchmarks/libraries/kitchen.py`` (in no test and no seed file) with the
 same seed and rows, (i) with no seed file, (ii) with the rows ``apigen-local seed`` drafts
 for it, as they come out (unedited), and (iii) with those rows edited by hand into requests a
-person would write (``benchmarks/libraries/kitchen_seed.jsonl``). Prints each condition's accepted rows and rows/min, and
-every accepted row verbatim, so that a reader can count the correct ones.
+person would write (``benchmarks/libraries/kitchen_seed.jsonl``). Prints each condition's
+accepted rows and rows/min, and every accepted row verbatim, so that a reader can count the
+correct ones.
 """
 
 from __future__ import annotations

@@ -19,13 +19,13 @@ from ..model.files import find_model
 from ..model.local import LocalModel
 from ..tools import load_library
 from ..types import Record
+from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
-from .backends.local import LocalBackend
 from .calibration import judge_calibration
 from .config import GenerationConfig, build_config
 from .job import DatasetResult, Job, ProgressReporter, model_identity
 from .labels import load_for_model as load_label_report
-from .worker import Worker, WorkerSettings
+from .worker import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +38,12 @@ class GenerateJob(Job):
     """
 
     def __init__(self, config: GenerationConfig, *, model: LocalModel | None = None,
-                 progress: ProgressReporter | None = None, ray: str | None = None,
-                 ray_workers: int | None = None, ray_ship_model: bool = False) -> None:
+                 progress: ProgressReporter | None = None, ray: RayTarget | None = None) -> None:
         super().__init__(config.out_dir, progress)
         self.config = config
         self.model = None if ray is not None else model  # Ray workers load their own copy from its file
         self.model_path = (model.path if model is not None else find_model(config.model)).resolve()
-        self.ray, self.ray_workers, self.ray_ship_model = ray, ray_workers, ray_ship_model
+        self.ray = ray
         if config.semantic:
             self.calibration = judge_calibration(self.model_path)
         self.labelled = load_label_report(self.model_path)
@@ -69,12 +68,8 @@ class GenerateJob(Job):
         return (Batch(indices=pending[start:start + size]) for start in range(0, len(pending), size))
 
     def backend(self) -> ExecutionBackend:
-        settings = WorkerSettings.for_generation(self.config, str(self.model_path))
-        if self.ray is not None:
-            from .backends.ray import RayBackend
-
-            return RayBackend(self.ray, settings, workers=self.ray_workers, ship_model=self.ray_ship_model)
-        return LocalBackend(Worker(settings, model=self.model, library=self.library))
+        return make_backend(WorkerSettings.for_generation(self.config, str(self.model_path)), ray=self.ray,
+                            model=self.model, library=self.library)
 
     def resume(self, done: Sequence[Record]) -> None:
         for record in done:
@@ -126,5 +121,5 @@ def generate_dataset(
         if styles is not None:
             values["styles"] = styles
         config = build_config(values)
-    return GenerateJob(config, model=loaded, progress=progress, ray=ray, ray_workers=ray_workers,
-                       ray_ship_model=ray_ship_model).run()
+    target = RayTarget(ray, ray_workers, ray_ship_model) if ray is not None else None
+    return GenerateJob(config, model=loaded, progress=progress, ray=target).run()

@@ -43,14 +43,13 @@ class DatasetResult(BaseModel):
 class ProgressReporter(Protocol):
     """Receives progress; the CLI draws a bar with it, library users may log or ignore it.
 
-    ``start`` gets the records a resumed run had already written; ``generated`` is told as the
-    model finishes rows (before they are checked and written; ``verify`` generates none);
-    ``advance`` gets each record as it is written.
+    ``start`` gets the records a resumed run had already written; ``advance`` gets each record as
+    it is written. Two methods are optional, called only where a reporter has them:
+    ``generated(rows)``, told as the model finishes rows (before they are checked and written;
+    ``verify`` generates none), and ``workers(rows_per_worker)`` for Ray runs.
     """
 
     def start(self, total: int, done: Sequence[Record]) -> None: ...
-
-    def generated(self, rows: int) -> None: ...
 
     def advance(self, record: Record) -> None: ...
 
@@ -102,7 +101,7 @@ class Job(ABC):
         records = list(done)
         if self.progress is not None:
             self.progress.start(self.total(), done)
-            backend.on_generated = self.progress.generated
+            backend.on_generated = getattr(self.progress, "generated", None)  # optional, as workers() is
         try:
             batches = self.batches({r.id for r in done})
             first = next(batches, None)

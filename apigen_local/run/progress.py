@@ -37,7 +37,7 @@ class RichProgress:
     def __init__(self, console: Console, label: str = "generating") -> None:
         self._stages = {stage: Rate() for stage in STAGE_ORDER}
         self._written = self._accepted = self._generated = 0
-        self._started_at = self._started_with = 0
+        self._started_with = 0
         self._clock = time.monotonic()
         self._workers = ""
         self._progress = _TwoLines(

@@ -22,12 +22,12 @@ from ..model.files import find_model
 from ..model.local import LocalModel
 from ..tools import load_library
 from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, Stage, Tool
+from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
-from .backends.local import LocalBackend
 from .calibration import judge_calibration
 from .job import DatasetResult, Job, ProgressReporter, model_identity
 from .rows import InputRow, read_rows
-from .worker import JudgeSettings, ModelSettings, SandboxSettings, Worker, WorkerSettings
+from .worker import JudgeSettings, ModelSettings, SandboxSettings, WorkerSettings
 
 VERIFY_STAGES: tuple[Stage, ...] = ("format", "grounding", "execution", "semantic")
 
@@ -120,7 +120,7 @@ class VerifyJob(Job):
 
     def __init__(self, rows_path: str | Path, library: str | Path, config: VerifyConfig, *,
                  model: LocalModel | None = None, progress: ProgressReporter | None = None,
-                 ray: str | None = None, ray_workers: int | None = None, ray_ship_model: bool = False) -> None:
+                 ray: RayTarget | None = None) -> None:
         super().__init__(config.out_dir, progress)
         self.config = config
         has_model = model is not None or config.model is not None
@@ -135,7 +135,7 @@ class VerifyJob(Job):
         self.rows = read_rows(rows_path)
         if not self.rows:
             raise ConfigError(f"the rows file {rows_path} holds no rows: one JSON object per line")
-        self.ray, self.ray_workers, self.ray_ship_model = ray, ray_workers, ray_ship_model
+        self.ray = ray
 
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = {"mode": "verify", "rows": str(self.rows_path), "library": self.library.path,
@@ -172,11 +172,7 @@ class VerifyJob(Job):
                                     calls_per_container=cfg.calls_per_container)
             if "execution" in self.stages else None,
         )
-        if self.ray is not None:
-            from .backends.ray import RayBackend
-
-            return RayBackend(self.ray, settings, workers=self.ray_workers, ship_model=self.ray_ship_model)
-        return LocalBackend(Worker(settings, model=self.model if needs_model else None, library=self.library))
+        return make_backend(settings, ray=self.ray, model=self.model if needs_model else None, library=self.library)
 
 
 def verify_dataset(
@@ -216,5 +212,5 @@ def verify_dataset(
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
                                  for e in exc.errors())
             raise ConfigError(f"invalid verify settings: {problems}") from exc
-    return VerifyJob(rows_path, library, config, model=loaded, progress=progress, ray=ray,
-                     ray_workers=ray_workers, ray_ship_model=ray_ship_model).run()
+    target = RayTarget(ray, ray_workers, ray_ship_model) if ray is not None else None
+    return VerifyJob(rows_path, library, config, model=loaded, progress=progress, ray=target).run()

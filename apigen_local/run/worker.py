@@ -20,7 +20,7 @@ from ..checks.execution import RowExecution, execute_rows
 from ..checks.format import check_generation
 from ..checks.semantic import SemanticChecker
 from ..generation.generator import Generator
-from ..generation.sampling import RequestSampler, load_seed_examples
+from ..generation.sampling import GenerationRequest, RequestSampler, load_seed_examples
 from ..model.engine import KvKeys
 from ..model.local import Completion, LocalModel
 from ..sandbox.executor import SandboxExecutor
@@ -171,21 +171,20 @@ class Worker:
             completions = self.generator.generate_many(
                 requests, batch=cfg.decode_batch, on_done=None if on_row is None else lambda _index: on_row())
             share = round((time.perf_counter() - started) / max(1, len(indices)), 4)
-            records = [self._record(i, c) for i, c in zip(indices, completions, strict=True)]
+            records = [self._record(i, r, c) for i, r, c in zip(indices, requests, completions, strict=True)]
             for record in records:  # the rows overlapped: each takes its share of the batch's time
                 record.timings["generation"] = share
             return records
         self.generator.prepare(self.sampler.request(i) for i in [*indices, *ahead])
         records = []
         for i, request in zip(indices, requests, strict=True):
-            records.append(self._record(i, self.generator.generate(request)))
+            records.append(self._record(i, request, self.generator.generate(request)))
             if on_row is not None:
                 on_row()
         return records
 
-    def _record(self, index: int, completion: Completion) -> Record:
-        assert self.sampler is not None and self.model is not None
-        request = self.sampler.request(index)
+    def _record(self, index: int, request: GenerationRequest, completion: Completion) -> Record:
+        assert self.model is not None
         pair, check = check_generation(completion.text, request.tools,
                                        min_calls=request.min_calls, max_calls=request.max_calls)[0]
         record = Record(
