@@ -50,7 +50,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from ..types import CheckResult, FunctionCall, Tool
 
@@ -304,43 +304,77 @@ def _number_of(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None) -> bool:
-    """Whether ``value`` is supported by ``query`` (or passed on as not judgeable from text)."""
+# How a value is grounded (:func:`value_evidence`); the review page shows these per value.
+STATED: Final = "stated"  # the query writes the text
+STATED_NUMBER: Final = "stated_number"  # the query states the number (digits, words, units, ...)
+STATED_TIME: Final = "stated_time"
+STATED_DATE: Final = "stated_date"
+FROM_ENUM: Final = "enum"  # one of the parameter's allowed values
+FROM_DEFAULT: Final = "default"  # the parameter's default
+PASSED_ON: Final = "passed_on"  # booleans, nulls, 0 and 1, separators: left to the semantic stage
+
+
+class Evidence(NamedTuple):
+    """How one scalar of an argument value is grounded: its path inside the value (``""`` for the
+    value itself, ``"[1]"``, ``".city"``), the scalar, and the rule that grounds it (``None``: none)."""
+
+    path: str
+    value: Any
+    rule: str | None
+
+
+def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None, path: str = "") -> list[Evidence]:
+    """The evidence for every scalar of ``value`` (one item for a value the schema grounds whole)."""
     schema = schema if isinstance(schema, dict) else {}
-    if value is None or isinstance(value, bool):
-        return True
     enum = schema.get("enum")
-    if isinstance(enum, list) and value in enum:
-        return True
-    if "default" in schema and value == schema["default"]:
-        return True
+    if isinstance(enum, list) and value in enum and value is not None and not isinstance(value, bool):
+        return [Evidence(path, value, FROM_ENUM)]
+    if "default" in schema and value == schema["default"] and value is not None and not isinstance(value, bool):
+        return [Evidence(path, value, FROM_DEFAULT)]
     if isinstance(value, list):
         items = schema.get("items")
-        return all(value_grounded(v, query, items if isinstance(items, dict) else None) for v in value)
+        items = items if isinstance(items, dict) else None
+        return [e for i, v in enumerate(value) for e in value_evidence(v, query, items, f"{path}[{i}]")]
     if isinstance(value, dict):
         props = schema.get("properties")
         props = props if isinstance(props, dict) else {}
-        return all(value_grounded(v, query, props.get(k)) for k, v in value.items())
+        return [e for k, v in value.items() for e in value_evidence(v, query, props.get(k), f"{path}.{k}")]
+    return [Evidence(path, value, _scalar_rule(value, query))]
+
+
+def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None) -> bool:
+    """Whether ``value`` is supported by ``query`` (or passed on as not judgeable from text)."""
+    return all(evidence.rule is not None for evidence in value_evidence(value, query, schema))
+
+
+def _scalar_rule(value: Any, query: str) -> str | None:
+    """The rule that grounds one scalar in ``query``, or ``None``."""
+    if value is None or isinstance(value, bool):
+        return PASSED_ON
     if isinstance(value, int | float):
         if value in (0, 1):
-            return True
-        return _same_number(float(value), query_numbers(query))
-    if isinstance(value, str):
-        if not any(ch.isalnum() for ch in value):  # a separator passes on; other symbols must be stated
-            return len(value.strip()) <= _SEPARATOR_CHARS or value.strip() in query
-        if f" {singular(value)} " in _spaced_singular(query):
-            return True
-        clock = _TIME_RE.match(value.strip())
-        if clock:
-            return (int(clock[1]), int(clock[2])) in query_times(query)
-        iso = _ISO_DATE_RE.match(value.strip())
-        if iso:
-            return tuple(int(p) for p in iso.groups()) in query_dates(query)
-        number = _number_of(value.strip())
-        if number is not None:
-            return number in (0, 1) or _same_number(number, query_numbers(query))
-        return False
-    return False
+            return PASSED_ON
+        return STATED_NUMBER if _same_number(float(value), query_numbers(query)) else None
+    if not isinstance(value, str):
+        return None
+    if not any(ch.isalnum() for ch in value):  # a separator passes on; other symbols must be stated
+        if len(value.strip()) <= _SEPARATOR_CHARS:
+            return PASSED_ON
+        return STATED if value.strip() in query else None
+    if f" {singular(value)} " in _spaced_singular(query):
+        return STATED
+    clock = _TIME_RE.match(value.strip())
+    if clock:
+        return STATED_TIME if (int(clock[1]), int(clock[2])) in query_times(query) else None
+    iso = _ISO_DATE_RE.match(value.strip())
+    if iso:
+        return STATED_DATE if tuple(int(p) for p in iso.groups()) in query_dates(query) else None
+    number = _number_of(value.strip())
+    if number is None:
+        return None
+    if number in (0, 1):
+        return PASSED_ON
+    return STATED_NUMBER if _same_number(number, query_numbers(query)) else None
 
 
 def _leaves(value: Any) -> list[Any]:
