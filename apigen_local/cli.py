@@ -301,6 +301,7 @@ def _print_stats_summary(stats: RunStats) -> None:
 def _cmd_stats(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .review.precision import run_review
     from .run.files import RunFiles, read_records
     from .run.stats import RunStats, compute_stats
 
@@ -311,6 +312,8 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         stats = compute_stats(read_records(files.records))
     else:
         raise ConfigError(f"{Path(args.dir)} holds no run (no stats.json or records.jsonl)")
+    reviewed = run_review(files.dir, read_records(files.records))  # the labels as they are now
+    stats.reviewed = reviewed.summary() if reviewed is not None else stats.reviewed
     if args.json:
         print(stats.model_dump_json(indent=2))
         return 0
@@ -318,6 +321,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     for title, groups in (("style", stats.styles), ("function", stats.functions)):
         for name, rate in groups.items():
             print(f"  {title} {name:<24} {rate.passed:>5}/{rate.total:<5} accepted ({rate.percent()})")
+    if reviewed is not None:
+        for line in reviewed.lines():
+            print(line)
     return 0
 
 
@@ -325,6 +331,30 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .run.report import write_report
 
     print(write_report(args.dir, args.out, seed=args.seed))
+    return 0
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from .review.labels import read_labels
+    from .review.serve import serve
+    from .review.server import ReviewServer
+    from .review.session import ReviewSession
+
+    def announce(session: ReviewSession, server: ReviewServer) -> None:
+        kind = "rejected" if args.rejected else "accepted"
+        print(f"reviewing a sample of {args.sample} {kind} rows of {session.files.dir}")
+        if session.files.being_written():
+            print("this run is still being written: only written rows are reviewed")
+        bad = read_labels(session.labels_file).bad_lines
+        if bad:
+            print(f"warning: {session.labels_file} has {len(bad)} unreadable line(s) "
+                  f"({', '.join(map(str, bad[:10]))}); they are skipped and every good line is kept")
+        print(f"open {server.url} in your browser (y correct, n wrong, s skip, u undo); Ctrl-C stops")
+        print(f"labels: {session.labels_file}", flush=True)
+
+    serve(args.dir, size=args.sample, seed=args.seed, rejected=args.rejected, reviewer=args.reviewer,
+          port=args.port, announce=announce)
+    print("stopped; the labels are saved")
     return 0
 
 
@@ -492,8 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--library", help="Python file or module the rows call (not with --labels)")
     calibrate.add_argument("--fit-margin", type=float, help="with --labels and --library: also measure the "
                                                              "function-fit check at this margin")
-    calibrate.add_argument("--labels", help="labelled real rows (docs/labelling.md): report the checks' precision and "
-                                            "recall on them, with Wilson 95 %% intervals; needs no model run")
+    calibrate.add_argument("--labels", help="labelled real rows (docs/labelling.md), or a review's DIR/labels.jsonl: "
+                                            "report the checks' precision and recall on them, with Wilson 95 %% "
+                                            "intervals; needs no model run")
     calibrate.add_argument("--rows", help="correct rows in xlam-60k JSONL (default: seed.jsonl beside the library)")
     calibrate.add_argument("--model", help="GGUF path (default: $APIGEN_MODEL or models/)")
     calibrate.add_argument("--judge", choices=("coverage", "verdict", "agreement"), default="verdict",
@@ -509,7 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     stats = commands.add_parser("stats", help="print the statistics of a run directory")
     stats.add_argument("dir", metavar="DIR")
-    stats.add_argument("--json", action="store_true", help="print stats.json as it is")
+    stats.add_argument("--json", action="store_true", help="print the statistics as JSON (stats.json, with the "
+                       "review's precision as labels.jsonl holds it now)")
     stats.set_defaults(handler=_cmd_stats)
 
     report = commands.add_parser("report", help="write a run's report: one self-contained HTML page")
@@ -517,6 +549,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", metavar="FILE.html", help="output file (default: DIR/report.html)")
     report.add_argument("--seed", type=int, default=0, help="seed that picks the sample rows (default: 0)")
     report.set_defaults(handler=_cmd_report)
+
+    review = commands.add_parser("review", help="label a seeded sample of a run's rows in your browser, "
+                                                "and measure their precision")
+    review.add_argument("dir", metavar="DIR")
+    review.add_argument("--sample", type=int, default=50, metavar="N", help="rows in the sample (default: 50)")
+    review.add_argument("--seed", type=int, default=0, help="seed that picks the sample (default: 0)")
+    review.add_argument("--rejected", action="store_true",
+                        help="sample rejected rows instead, to measure what the checks throw away")
+    review.add_argument("--reviewer", default="", help="your name, kept with each label")
+    review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: 8765; 0: any free one)")
+    review.set_defaults(handler=_cmd_review)
 
     export = commands.add_parser("export", help="write a run's accepted rows in another format")
     export.add_argument("dir", metavar="DIR")

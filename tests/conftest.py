@@ -51,6 +51,21 @@ def sandbox_image(docker_client) -> str:
     return build_sandbox_image(docker_client)
 
 
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory) -> Iterator[Chromium]:  # noqa: F821
+    """A real headless Chromium, offline, for the module's page tests."""
+    from .browser import Chromium, find_chromium
+
+    executable = find_chromium()
+    if executable is None:
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium; scripts/setup.sh installs it)")
+    chromium = Chromium(executable, tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield chromium
+    finally:
+        chromium.close()
+
+
 #: fixtures that need a real part, and the marker each implies
 _FIXTURE_MARKERS = {"docker_client": "docker", "sandbox_image": "docker", "tiny_model_path": "model",
                     "local_model": "model", "default_model_path": "real_model", "default_model": "real_model",

@@ -189,6 +189,9 @@ def test_outputs_survive_a_torn_last_line_and_refuse_other_settings(tmp_path: Pa
     assert files.records.read_text().endswith("\n")  # the torn line is gone
     assert [row["id"] for row in _lines(files.dataset)] == [0]
     assert [(row["id"], row["reason"]) for row in _lines(files.rejected)] == [(1, "exception")]
+    with pytest.raises(ConfigError, match="another run is writing"):  # ``again`` holds the directory
+        RunFiles(tmp_path).open({"seed": 1})
+    again.close()
     with pytest.raises(ConfigError, match="other settings"):
         RunFiles(tmp_path).open({"seed": 2})
 

@@ -3,18 +3,11 @@
 
 from __future__ import annotations
 
-import base64
-import fcntl
 import json
 import logging
-import os
 import random
 import re
-import select
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +21,7 @@ from apigen_local.run.report import build_report, digest_records, funnel, render
 from apigen_local.run.stats import RunStats, compute_stats
 from apigen_local.types import CallResult, CheckResult, FunctionCall, Record, Tool
 
+from .browser import Chromium
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS
 
 TOOLS = [Tool(name=name, description=f"{name} two numbers.",
@@ -314,148 +308,6 @@ def test_write_report_rejects_a_file_as_run_directory(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- in a real browser
-
-
-def _chromium() -> str | None:
-    return next((path for name in ("chromium", "chromium-browser", "google-chrome")
-                 if (path := shutil.which(name))), None)
-
-
-class Chromium:
-    """Headless Chromium driven over the DevTools protocol on a pipe (``--remote-debugging-pipe``:
-    NUL-separated JSON on file descriptors 3 and 4), so no driver or download is needed."""
-
-    def __init__(self, executable: str, profile: Path) -> None:
-        to_browser, from_browser = os.pipe(), os.pipe()
-        # parent-side copies above fd 10, so the child's dup2 onto 3 and 4 cannot clobber them
-        self._child_ends = [fcntl.fcntl(to_browser[0], fcntl.F_DUPFD_CLOEXEC, 10),
-                            fcntl.fcntl(from_browser[1], fcntl.F_DUPFD_CLOEXEC, 10)]
-        for fd in (to_browser[0], from_browser[1]):
-            os.close(fd)
-        self._write, self._read = to_browser[1], from_browser[0]
-        reads, writes = self._child_ends
-
-        def child() -> None:
-            os.dup2(reads, 3)
-            os.dup2(writes, 4)
-
-        args = [executable, "--headless", "--remote-debugging-pipe", f"--user-data-dir={profile}",
-                "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: any host lookup fails
-                "--window-size=1280,900", "about:blank"]
-        if os.geteuid() == 0:
-            args.insert(1, "--no-sandbox")
-        self.log = profile / "chromium.log"
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                            preexec_fn=child, close_fds=False)
-        for fd in self._child_ends:
-            os.close(fd)
-        self._buffer = b""
-        self._next_id = 0
-        self.events: list[dict[str, Any]] = []
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "Network"):
-            self.call(f"{domain}.enable", session=self.session)
-
-    def _message(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._read], [], [], left)[0]:
-                raise TimeoutError(f"chromium did not answer; see {self.log}")
-            chunk = os.read(self._read, 1 << 20)
-            if not chunk:
-                raise RuntimeError(f"chromium closed the pipe; see {self.log}:\n{self.log.read_text()[-2000:]}")
-            self._buffer += chunk
-        raw, self._buffer = self._buffer.split(b"\0", 1)
-        return json.loads(raw)
-
-    def call(self, method: str, params: dict[str, Any] | None = None, *, session: str | None = None,
-             timeout: float = 60) -> dict[str, Any]:
-        self._next_id += 1
-        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._write, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            answer = self._message(deadline)
-            if answer.get("id") == self._next_id:
-                if "error" in answer:
-                    raise RuntimeError(f"{method}: {answer['error']}")
-                return answer.get("result", {})
-            self.events.append(answer)
-
-    def page(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        return self.call(method, params, session=self.session)
-
-    def open(self, url: str, timeout: float = 60) -> None:
-        """Navigate and wait for the load event."""
-        self.events.clear()
-        self.page("Page.navigate", {"url": url})
-        deadline = time.monotonic() + timeout
-        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
-            self.events.append(self._message(deadline))
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.page("Runtime.evaluate", {"expression": expression, "returnByValue": True})
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def errors(self) -> list[str]:
-        """Console errors, uncaught exceptions and failed loads seen since the last :meth:`open`."""
-        found = []
-        for event in self.events:
-            method, params = event.get("method"), event.get("params", {})
-            if method == "Runtime.exceptionThrown":
-                details = params["exceptionDetails"]
-                found.append(f"exception: {details.get('exception', {}).get('description') or details.get('text')}")
-            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append("console." + params["type"] + ": "
-                             + " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
-            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
-                found.append(f"log: {params['entry']['text']}")
-            elif method == "Network.loadingFailed":
-                found.append(f"load failed: {params.get('errorText')}")
-        return found
-
-    def requests(self) -> list[str]:
-        return [e["params"]["request"]["url"] for e in self.events if e.get("method") == "Network.requestWillBeSent"]
-
-    def screenshot(self, path: Path) -> None:
-        size = self.page("Page.getLayoutMetrics")["cssContentSize"]
-        shot = self.page("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
-        path.write_bytes(base64.b64decode(shot["data"]))
-
-    def close(self) -> None:
-        try:
-            self.call("Browser.close", timeout=10)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        for fd in (self._write, self._read):
-            os.close(fd)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory) -> Iterator[Chromium]:
-    executable = _chromium()
-    if executable is None:
-        pytest.skip("chromium is not installed (Debian: apt-get install chromium; scripts/setup.sh installs it)")
-    chromium = Chromium(executable, tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        yield chromium
-    finally:
-        chromium.close()
 
 
 def test_the_error_check_sees_console_errors_and_failed_loads(browser: Chromium, tmp_path: Path) -> None:

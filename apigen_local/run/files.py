@@ -7,10 +7,14 @@ rebuilt from the records, so a crash between the two writes can neither lose nor
 Every row can be written: text JSON cannot hold (lone surrogates) is escaped and values nested more
 than :data:`MAX_RECORD_DEPTH` deep are cut, each noted in ``Record.write_repairs``; a row that still
 cannot be written is recorded as rejected with reason ``unwritable``, and the run goes on.
+
+While a run writes, it holds an exclusive ``flock`` on ``DIR/.lock``: a second run on the same
+directory is refused, and readers (``review``) can tell a run that is still being written.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterable, Iterator
@@ -99,7 +103,9 @@ class RunFiles:
         self.rejected = self.dir / "rejected.jsonl"
         self.stats = self.dir / "stats.json"
         self.run = self.dir / "run.json"
+        self.lock = self.dir / ".lock"
         self._handles: dict[Path, IO[str]] = {}
+        self._lock_fd: int | None = None
 
     def open(self, identity: dict[str, Any]) -> list[Record]:
         """Create or reopen the directory for a run with ``identity``; return records already done."""
@@ -110,21 +116,26 @@ class RunFiles:
             probe.unlink()
         except OSError as exc:
             raise ConfigError(f"output directory {self.dir} is not writable: {exc.strerror}") from exc
-        if self.run.exists():
-            previous = json.loads(self.run.read_text())
-            if previous != json.loads(json.dumps(identity)):
-                changed = sorted(k for k in set(previous) | set(identity)
-                                 if previous.get(k) != identity.get(k))
-                raise ConfigError(
-                    f"{self.dir} holds a run with other settings ({', '.join(changed)}): "
-                    "use a new --out directory, or the same settings to resume"
-                )
-        else:
-            write_atomic(self.run, json.dumps(identity, indent=2))
-        records = list(read_records(self.records, repair=True))
-        write_atomic(self.dataset, "".join(_line(xlam_row(r)) for r in records if r.accepted))
-        write_atomic(self.rejected, "".join(_line(rejected_row(r)) for r in records if not r.accepted))
-        return records
+        self._take_lock()
+        try:
+            if self.run.exists():
+                previous = json.loads(self.run.read_text())
+                if previous != json.loads(json.dumps(identity)):
+                    changed = sorted(k for k in set(previous) | set(identity)
+                                     if previous.get(k) != identity.get(k))
+                    raise ConfigError(
+                        f"{self.dir} holds a run with other settings ({', '.join(changed)}): "
+                        "use a new --out directory, or the same settings to resume"
+                    )
+            else:
+                write_atomic(self.run, json.dumps(identity, indent=2))
+            records = list(read_records(self.records, repair=True))
+            write_atomic(self.dataset, "".join(_line(xlam_row(r)) for r in records if r.accepted))
+            write_atomic(self.rejected, "".join(_line(rejected_row(r)) for r in records if not r.accepted))
+            return records
+        except BaseException:
+            self.close()
+            raise
 
     def append(self, record: Record) -> None:
         """Write one finished row: first to records.jsonl, then to its dataset or rejected copy."""
@@ -147,10 +158,37 @@ class RunFiles:
         os.fsync(handle.fileno())
 
     def close(self) -> None:
-        """Close the open files."""
+        """Close the open files and let go of the directory."""
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the lock
+            self._lock_fd = None
+
+    def _take_lock(self) -> None:
+        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(f"another run is writing to {self.dir}: wait for it to end, or use another "
+                              "--out directory") from None
+        self._lock_fd = fd
+
+    def being_written(self) -> bool:
+        """True while a run (in any process) holds the directory."""
+        try:
+            fd = os.open(self.lock, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
 
 
 def _lines(record: Record) -> tuple[str, str, bool]:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from ..review.precision import run_review
 from ..types import Record
 from .backends.base import Batch, ExecutionBackend
 from .calibration import Calibration
@@ -96,12 +97,16 @@ class Job(ABC):
         started = time.perf_counter()
         backend = self.backend()  # a bad cluster address fails here, before any output exists
         done = self.files.open(self.identity())
-        previous_wall = previous_wall_seconds(self.files) if done else 0.0
-        self.resume(sorted(done, key=lambda r: r.id))
+        try:
+            previous_wall = previous_wall_seconds(self.files) if done else 0.0
+            self.resume(sorted(done, key=lambda r: r.id))
+            if self.progress is not None:
+                self.progress.start(self.total(), done)
+                backend.on_generated = getattr(self.progress, "generated", None)  # optional, as workers() is
+        except BaseException:
+            self.files.close()  # lets go of the directory
+            raise
         records = list(done)
-        if self.progress is not None:
-            self.progress.start(self.total(), done)
-            backend.on_generated = getattr(self.progress, "generated", None)  # optional, as workers() is
         try:
             batches = self.batches({r.id for r in done})
             first = next(batches, None)
@@ -159,6 +164,8 @@ def write_stats(files: RunFiles, records: Sequence[Record], wall_seconds: float,
     stats.calibration = calibration.summary() if calibration is not None else None
     stats.labelled = labelled.summary() if labelled is not None else None
     stats.rows_per_worker = dict(rows_per_worker or {})
+    reviewed = run_review(files.dir, records) if files.dir.is_dir() else None
+    stats.reviewed = reviewed.summary() if reviewed is not None else None
     if files.dir.is_dir():
         files.stats.write_text(stats.model_dump_json(indent=2))
     return stats

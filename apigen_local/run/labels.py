@@ -23,9 +23,10 @@ from ..checks.grounding import check_grounding
 from ..checks.semantic import SemanticChecker
 from ..errors import ConfigError
 from ..model.bounds import STRING_MAX_CHARS
+from ..review.labels import LABELS_NAME, read_labels
 from ..types import STAGE_ORDER, CheckResult, FunctionCall, Stage, Tool
 from .calibration import cache_path
-from .files import write_atomic
+from .files import read_records, write_atomic
 
 LABELS_CACHE = "labels"
 
@@ -146,21 +147,44 @@ def load_for_model(model_file: str | Path | None) -> LabelReport | None:
 
 
 def read_labelled(path: str | Path) -> list[LabelledRow]:
-    """The rows of a labelled JSONL file; one line that is not a labelled row is an error."""
+    """The rows of a labelled JSONL file, or of a review's ``labels.jsonl`` joined with the records
+    beside it; one line that is not a labelled row is an error."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"labels file not found: {file}")
-    rows: list[LabelledRow] = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(LabelledRow.model_validate(json.loads(line)))
-        except (ValueError, ValidationError) as exc:
-            first = str(exc).splitlines()[0]
-            raise ConfigError(f"labels file {file} line {number} is not a labelled row: {first}") from exc
+    if file.name == LABELS_NAME and (file.parent / "records.jsonl").is_file():
+        rows = reviewed_rows(file)
+    else:
+        rows = []
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(LabelledRow.model_validate(json.loads(line)))
+            except (ValueError, ValidationError) as exc:
+                first = str(exc).splitlines()[0]
+                raise ConfigError(f"labels file {file} line {number} is not a labelled row: {first}") from exc
     if not rows:
         raise ConfigError(f"labels file {file} holds no labelled rows")
+    return rows
+
+
+def reviewed_rows(labels_file: Path) -> list[LabelledRow]:
+    """The rows a person labelled correct or wrong in ``apigen-local review``, with what their run
+    recorded (their dedup and execution outcomes among it)."""
+    log = read_labels(labels_file)
+    rows = []
+    for record in read_records(labels_file.parent / "records.jsonl"):
+        label = log.current.get(record.id)
+        if label is None or label.label not in ("correct", "wrong") or record.query is None:
+            continue
+        execution = record.execution_check
+        rows.append(LabelledRow(
+            row_id=f"{labels_file.parent.name}:{record.id}", style=record.style, tools=record.tools,
+            query=record.query, answers=record.answers,
+            duplicate=record.dedup_check is not None and not record.dedup_check.passed,
+            execution=None if execution is None else {"passed": execution.passed, "reason": execution.reason},
+            label=label.label, error_class=label.error_class))
     return rows
 
 

@@ -50,6 +50,8 @@ class RunStats(BaseModel):
     calibration: dict[str, Any] | None = Field(None, description="the model's latest calibration, if one ran")
     labelled: dict[str, Any] | None = Field(
         None, description="precision and recall on the model's latest labelled rows (calibrate --labels)")
+    reviewed: dict[str, Any] | None = Field(
+        None, description="precision measured by a person's review of this run (apigen-local review)")
     rows_per_worker: dict[str, int] = Field(
         default_factory=dict, description="rows each Ray worker did in the last session (Ray runs only)")
 

@@ -10,7 +10,7 @@ import hashlib
 import heapq
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ...errors import ConfigError
+from ...review.labels import labels_path, read_labels
+from ...review.precision import ReviewFigures, review_figures
 from ...types import Record
 from ..files import RunFiles, read_records
 from ..stats import Rate, RunStats, compute_stats
@@ -132,6 +134,7 @@ class ReportData(BaseModel):
     throughput: Throughput
     calibration: list[Table] | None = None
     labelled: list[Table] | None = None  # precision on the model's labelled rows (calibrate --labels)
+    reviewed: ReviewFigures | None = None  # precision from a person's review of this run (labels.jsonl)
     settings: dict[str, Any] = Field(default_factory=dict)
     models: dict[str, int] = Field(default_factory=dict)
     sample_seed: int = 0
@@ -212,7 +215,8 @@ def throughput(stats: RunStats) -> Throughput:
     return Throughput(**stats.model_dump(include=set(Throughput.model_fields)))
 
 
-def _sample_key(seed: int, record_id: int) -> bytes:
+def sample_key(seed: int, record_id: int) -> bytes:
+    """The order of a seeded sample: the rows with the smallest keys are picked (report and review)."""
     return hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest()
 
 
@@ -238,7 +242,7 @@ def digest_records(records: Iterable[Record], *, seed: int = 0, samples: int = S
                 function_reasons[name][key] += 1
         heap = heaps[rejection is None]
         # a max-heap on the hash (negated bytes) keeps the ``samples`` smallest
-        entry = (bytes(255 - b for b in _sample_key(seed, record.id)), record.id, record)
+        entry = (bytes(255 - b for b in sample_key(seed, record.id)), record.id, record)
         if len(heap) < samples:
             heapq.heappush(heap, entry)
         elif samples and entry[:2] > heap[0][:2]:
@@ -394,7 +398,17 @@ def build_report(run_dir: str | Path, *, records: Iterable[Record] | None = None
     has_records = records is not None or files.records.is_file()
     if records is None:
         records = read_records(files.records) if files.records.is_file() else []
-    digest = digest_records(records, seed=seed, samples=samples)
+    log = read_labels(labels_path(files.dir))
+    labelled_records: dict[int, Record] = {}
+
+    def keeping_labelled(records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
+            if record.id in log.current:
+                labelled_records[record.id] = record
+            yield record
+
+    digest = digest_records(keeping_labelled(records), seed=seed, samples=samples)
+    reviewed = review_figures(log, labelled_records) if log.events or log.bad_lines else None
     calibration, labelled = raw.get("calibration"), raw.get("labelled")
     return ReportData(
         run_dir=str(files.dir.resolve()),
@@ -405,7 +419,7 @@ def build_report(run_dir: str | Path, *, records: Iterable[Record] | None = None
         functions=group_rates(stats.functions, digest.function_reasons),
         throughput=throughput(stats),
         calibration=calibration_tables(calibration) if calibration is not None else None,
-        labelled=calibration_tables(labelled) if labelled is not None else None,
+        labelled=calibration_tables(labelled) if labelled is not None else None, reviewed=reviewed,
         settings=load_settings(files.dir), models=digest.models, sample_seed=seed,
         accepted_samples=digest.accepted, rejected_samples=digest.rejected, has_records=has_records,
     )

@@ -206,6 +206,30 @@ def _sample_rows(rows: Sequence[SampleRow], kind: str) -> str:
     return f'<div class="rows" id="{kind}-rows">{"".join(parts)}</div>'
 
 
+def _reviewed_section(data: ReportData) -> str:
+    figures = data.reviewed
+    if figures is None:
+        return ""
+    rows = [["all accepted rows", figures.precision.total, figures.precision.text()]]
+    rows += [[f"style {name}", share.total, share.text()] for name, share in figures.styles.items()]
+    rows += [[f"function {name}", share.total, share.text()] for name, share in figures.functions.items()]
+    table = _plain_table(Table(columns=["rows", "labelled", "precision (Wilson 95 % interval)"], rows=rows),
+                         "reviewed-precision")
+    extra = ""
+    if figures.rejected_correct.total:
+        extra += (f'<p id="reviewed-rejected">Correct among labelled rejected rows (what the checks threw away): '
+                  f"{_e(figures.rejected_correct.text())}</p>")
+    if figures.wrong_classes:
+        extra += ("<p>Wrong accepted rows by class: "
+                  + ", ".join(f"{_e(name)} {count}" for name, count in figures.wrong_classes.items()) + "</p>")
+    if figures.bad_lines:
+        extra += (f'<p class="muted">{len(figures.bad_lines)} unreadable line(s) of labels.jsonl were skipped.</p>')
+    return (f'<section id="reviewed"><h2>Precision from your review</h2>'
+            f'<p>{figures.labelled} rows labelled by a person with <code>apigen-local review</code> '
+            f"({figures.skipped} skipped): correct rows among the labelled accepted rows.</p>"
+            f"{table}{extra}</section>")
+
+
 def _settings_section(data: ReportData) -> str:
     rows = [[key, value if is_scalar(value) else json_text(value)] for key, value in data.settings.items()]
     models = ", ".join(f"{name} ({count:,} rows)" for name, count in data.models.items()) or "—"
@@ -219,6 +243,9 @@ def render_html(data: ReportData) -> str:
     cards = [("rows", f"{data.rows:,}"), ("accepted", f"{data.accepted:,}"),
              ("acceptance", _pct(data.acceptance)), ("rows/min", f"{data.throughput.rows_per_minute:,}"),
              ("wall time", _duration(data.throughput.wall_seconds))]
+    if data.reviewed is not None and data.reviewed.precision.total:
+        share = data.reviewed.precision
+        cards.append(("reviewed precision", f"{_pct(share.rate or 0.0)} of {share.total}"))
     summary = "".join(f'<div class=card id="card-{_e(k.replace("/", "-").replace(" ", "-"))}"><b>{_e(v)}</b>'
                       f"<span>{_e(k)}</span></div>" for k, v in cards)
     calibration = ""
@@ -252,6 +279,7 @@ are the stage's own; <i>rejected here</i> counts rows whose first failure is thi
 <div class="split wide"><div>{_groups_table(data.functions, "functions", "function")}</div>
 <div>{rates_chart(data.functions, "functions", "function")}</div></div></section>
 <section id="throughput-section"><h2>Throughput</h2>{_throughput_section(data)}</section>
+{_reviewed_section(data)}
 {calibration}
 <section id="samples"><h2>Sample rows</h2>
 <p class="muted">{n_acc} accepted and {n_rej} rejected rows, picked with seed {data.sample_seed}
