@@ -166,6 +166,18 @@ def test_each_value_shows_the_rule_that_grounds_it_and_where_the_request_states_
     assert view.called == ["convert"] and '"enum"' in view.tools[0].parameters
 
 
+def test_a_value_is_found_where_the_request_writes_it_glued_to_a_unit() -> None:
+    tool = Tool(name="convert", description="Convert a length.")
+    query = "How many units are there in 10.0mm, or 14 m?"
+    record = Record(id=1, seed=0, style="simple", tools=[tool], query=query,
+                    answers=[FunctionCall(name="convert", arguments={"value": 10.0, "unit": "mm", "n": 1, "m": 14.0})],
+                    format_check=CheckResult.ok())
+    spans = {a.name: a.evidence[0].span for a in review_row(record).calls[0].arguments}
+    assert query[slice(*spans["value"])] == "10.0" and query[slice(*spans["unit"])] == "mm"
+    assert spans["n"] is None  # not the 1 of 14 or of 10.0
+    assert query[slice(*spans["m"])] == "14"
+
+
 # --------------------------------------------------------------------------- the run's lock
 
 

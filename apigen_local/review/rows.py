@@ -109,18 +109,28 @@ def review_row(record: Record) -> ReviewRow:
 
 
 def _value_view(path: str, value: Any, rule: str | None, query: str) -> ValueView:
-    text = _literal(value)
-    found = re.search(rf"(?<!\w){re.escape(text)}(?!\w)", query, re.IGNORECASE) if text else None
-    return ValueView(path=path, value=_cut(json_text(value)), rule=rule, span=found.span() if found else None)
+    found = next((span for text in _literals(value) if (span := _find(text, query))), None)
+    return ValueView(path=path, value=_cut(json_text(value)), rule=rule, span=found)
 
 
-def _literal(value: Any) -> str:
-    """How a query would most likely write ``value`` (``""`` for values it would not write)."""
+def _literals(value: Any) -> list[str]:
+    """How a query would most likely write ``value``, most exact first (none for true, false, null)."""
     if isinstance(value, bool) or value is None:
-        return ""
+        return []
     if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        return [str(value), str(int(value))]
+    return [str(value)] if str(value).strip() else []
+
+
+def _find(text: str, query: str) -> tuple[int, int] | None:
+    """Where ``query`` writes ``text`` as a whole word or number (``1`` is not found in ``14``, but
+    ``mm`` is in ``10mm``): a letter edge must not touch a letter, a digit edge not a digit."""
+    def edge(char: str) -> str:
+        return "[^\\W\\d_]" if char.isalpha() else "\\d" if char.isdigit() else "(?!)"
+
+    pattern = f"(?<!{edge(text[0])}){re.escape(text)}(?!{edge(text[-1])})"
+    found = re.search(pattern, query, re.IGNORECASE)
+    return found.span() if found else None
 
 
 def _cut(text: str, limit: int = TEXT_CHARS) -> str:
