@@ -177,6 +177,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 "call_timeout": args.call_timeout, "max_containers": args.max_containers,
                 "batch_rows": args.batch_rows, "n_ctx": args.n_ctx, "n_threads": args.threads,
                 "n_gpu_layers": args.gpu_layers, "grounding": False if args.no_grounding else None,
+                "grounding_mode": args.grounding,
                 "judge": args.judge, "ray": args.ray, "ray_workers": args.ray_workers,
                 "ray_ship_model": args.ray_ship_model or None}
     given = {key: value for key, value in settings.items() if value is not None}
@@ -289,6 +290,9 @@ def _print_result(result: DatasetResult) -> None:
 def _print_stats_summary(stats: RunStats) -> None:
     print(f"rows: {stats.rows}  accepted: {stats.accepted} ({stats.acceptance:.0%})")
     for stage, rate in stats.stages.items():
+        if stats.not_run.get(stage) and not rate.total:
+            print(f"  {stage:<10} not run on {stats.not_run[stage]} rows (not executed: no library)")
+            continue
         print(f"  {stage:<10} {rate.passed:>6}/{rate.total:<6} passed ({rate.percent()})")
     for reason, count in stats.reasons.items():
         print(f"  rejected {reason}: {count}")
@@ -501,12 +505,16 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="run the checkers over an existing dataset and keep the rows that pass"
     )
-    verify.add_argument("rows", metavar="ROWS", help="JSONL rows in the xlam-60k or OpenAI chat form")
-    verify.add_argument("--library", required=True, help="Python file or module the rows call")
+    verify.add_argument("rows", metavar="ROWS", help="JSONL rows in the xlam-60k, OpenAI chat or BFCL form")
+    verify.add_argument("--library", help="Python file or module the rows call (without it: each row's own "
+                                          "tools are checked, and nothing executes)")
     verify.add_argument("--model", help="GGUF path for the semantic stage (without it, skipped)")
     verify.add_argument("--stages",
                         help="comma-separated, from format,grounding,execution,semantic (default: all)")
     verify.add_argument("--no-grounding", action="store_true", help="skip argument grounding")
+    verify.add_argument("--grounding", choices=("strict", "implied"),
+                        help="strict: every value is stated in the request; implied (default): also values it "
+                             "implies by a recorded rule (a place's region, a state's code, a joined list, ...)")
     verify.add_argument("--judge", choices=("coverage", "verdict", "agreement"),
                         help="semantic design: coverage only, or coverage then the model (default: coverage)")
     verify.add_argument("--out", required=True, help="output directory; rerun to resume")

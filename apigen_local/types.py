@@ -100,6 +100,7 @@ class Record(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
     tokens: dict[str, int] = Field(default_factory=dict)
     stages: list[Stage] | None = None  # the stages a verify run asked for; None: every stage
+    not_run: list[Stage] = Field(default_factory=list)  # stages the run could not run: "execution" without a library
     write_repairs: list[str] = Field(default_factory=list)  # what was escaped or cut so the row could be written
 
     @property

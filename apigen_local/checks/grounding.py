@@ -50,14 +50,18 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from ..types import CheckResult, FunctionCall, Tool
+from . import implied
+
+GroundingMode = Literal["strict", "implied"]
 
 UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
 CUT_VALUE: Final = "cut_value"
 REUSED_VALUE: Final = "reused_value"
 REGROUPED_VALUE: Final = "regrouped_value"
+_FLAG_WORDS = frozenset({"true", "false", "yes", "no", "none", "null"})  # flags written as text repeat freely
 _SEPARATOR_CHARS = 3  # longest string of symbols passed on unstated (a separator)
 _MAX_SHOWN = 80
 _QUERY_CACHE = 16  # queries whose parsed facts are kept (one row is checked at a time)
@@ -74,15 +78,7 @@ _STANDALONE = {
     "fortnight": 14,
     "daily": 365, "weekly": 52, "monthly": 12, "quarterly": 4, "semiannually": 2, "biannually": 2,
 }
-_MONTHS = {
-    m: i + 1
-    for i, names in enumerate(
-        [("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
-         ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
-         ("october", "oct"), ("november", "nov"), ("december", "dec")]
-    )
-    for m in names
-}
+_MONTHS = implied.MONTHS
 _NUMBER_RE = re.compile(
     r"(?<![\d.^])[-+]?(?:\d{1,3}(?:[, ]\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:\s*/\s*\d+)?\s*(%|percent)?"
 )
@@ -323,8 +319,10 @@ class Evidence(NamedTuple):
     rule: str | None
 
 
-def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None, path: str = "") -> list[Evidence]:
-    """The evidence for every scalar of ``value`` (one item for a value the schema grounds whole)."""
+def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None, path: str = "",
+                   mode: GroundingMode = "strict") -> list[Evidence]:
+    """The evidence for every scalar of ``value`` (one item for a value the schema grounds whole).
+    In ``implied`` mode a string nothing states may be grounded by a rule of :mod:`.implied`."""
     schema = schema if isinstance(schema, dict) else {}
     enum = schema.get("enum")
     if isinstance(enum, list) and value in enum and value is not None and not isinstance(value, bool):
@@ -334,17 +332,45 @@ def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None,
     if isinstance(value, list):
         items = schema.get("items")
         items = items if isinstance(items, dict) else None
-        return [e for i, v in enumerate(value) for e in value_evidence(v, query, items, f"{path}[{i}]")]
+        return [e for i, v in enumerate(value) for e in value_evidence(v, query, items, f"{path}[{i}]", mode)]
     if isinstance(value, dict):
         props = schema.get("properties")
         props = props if isinstance(props, dict) else {}
-        return [e for k, v in value.items() for e in value_evidence(v, query, props.get(k), f"{path}.{k}")]
-    return [Evidence(path, value, _scalar_rule(value, query))]
+        return [e for k, v in value.items() for e in value_evidence(v, query, props.get(k), f"{path}.{k}", mode)]
+    rule = _scalar_rule(value, query)
+    if rule is None and mode == "implied" and isinstance(value, str):
+        rule = _implied_rule(value, query)
+    return [Evidence(path, value, rule)]
 
 
-def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None) -> bool:
+def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None,
+                   mode: GroundingMode = "strict") -> bool:
     """Whether ``value`` is supported by ``query`` (or passed on as not judgeable from text)."""
-    return all(evidence.rule is not None for evidence in value_evidence(value, query, schema))
+    return all(evidence.rule is not None for evidence in value_evidence(value, query, schema, mode=mode))
+
+
+def _implied_rule(value: str, query: str) -> str | None:
+    """The rule of :mod:`.implied` that explains ``value``, or ``None``."""
+    def stated(text: str, query: str) -> bool:
+        return _scalar_rule(text, query) is not None
+
+    if implied.json_text(value, query, lambda parsed: value_grounded(parsed, query)):
+        return implied.JSON_TEXT
+    if implied.joined_list(value, query, stated):
+        return implied.JOINED_LIST
+    if implied.place_qualifier(value, query, stated):
+        return implied.PLACE_QUALIFIER
+    if implied.place_nickname(value, query):
+        return implied.PLACE_NICKNAME
+    if implied.month_day(value, query):
+        return implied.MONTH_DAY
+    if implied.near_spelling(value, query):
+        return implied.NEAR_SPELLING
+    if implied.region_code(value, query):
+        return implied.REGION_CODE
+    if implied.currency_code(value, query):
+        return implied.CURRENCY_CODE
+    return None
 
 
 def _scalar_rule(value: Any, query: str) -> str | None:
@@ -408,7 +434,7 @@ def _value_key(value: Any) -> tuple[str, Any] | None:
     if number is not None:
         return ("number", number)
     text = normalise_text(str(value))
-    return ("text", text) if text else None
+    return ("text", text) if text and text not in _FLAG_WORDS else None
 
 
 def _times_stated(key: tuple[str, Any], query: str) -> int:
@@ -459,11 +485,13 @@ def regrouped_value(query: str, call: FunctionCall) -> str | None:
 
 
 def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool], *,
-                    string_bound: int | None = None) -> CheckResult:
+                    string_bound: int | None = None, mode: GroundingMode = "strict") -> CheckResult:
     """Fail on the first argument value of ``calls`` that ``query`` does not support, that sits
     in the wrong place, or that was cut at ``string_bound`` characters (the bound the rows were
-    generated under; ``None`` for rows written without one)."""
+    generated under; ``None`` for rows written without one). In ``implied`` mode a passing
+    result's detail lists every value an implied rule accepted, with its rule."""
     params = {t.name: t.parameters.get("properties", {}) for t in tools}
+    implied_values: list[str] = []
     for call in calls:
         props = params.get(call.name)
         props = props if isinstance(props, dict) else {}
@@ -480,10 +508,16 @@ def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[T
                 if string_bound and len(text) >= string_bound and not stated_whole(text, query):
                     return CheckResult.fail(CUT_VALUE, f"{call.name}: argument {name!r} stops at the "
                                                        f"{string_bound}-character bound mid-text.")
-            if not value_grounded(value, query, props.get(name)):
-                shown = repr(value)
-                shown = shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
+            evidence = value_evidence(value, query, props.get(name), mode=mode)
+            if any(e.rule is None for e in evidence):
                 return CheckResult.fail(
-                    UNGROUNDED_ARGUMENT, f"{call.name}: argument {name!r} = {shown} is not stated in the query."
+                    UNGROUNDED_ARGUMENT, f"{call.name}: argument {name!r} = {_shown(value)} is not stated in the query."
                 )
-    return CheckResult.ok()
+            implied_values += [f"{call.name}.{name}{e.path} = {_shown(e.value)} ({e.rule})"
+                               for e in evidence if e.rule and e.rule.startswith("implied:")]
+    return CheckResult(passed=True, detail="; ".join(implied_values))
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."

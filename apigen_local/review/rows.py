@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..checks.grounding import value_evidence
+from ..checks.grounding import GroundingMode, value_evidence
 from ..run.report.data import json_text, sample_key
 from ..types import Record
 
@@ -77,8 +77,8 @@ def sample_rows(records: Iterable[Record], *, size: int, seed: int, accepted: bo
     return heapq.nsmallest(size, eligible, key=lambda r: (sample_key(seed, r.id), r.id))
 
 
-def review_row(record: Record) -> ReviewRow:
-    """How the review page shows ``record``."""
+def review_row(record: Record, grounding_mode: GroundingMode = "strict") -> ReviewRow:
+    """How the review page shows ``record``, its values explained as its run grounded them."""
     query = record.query or ""
     schemas = {tool.name: tool.parameters.get("properties", {}) for tool in record.tools}
     calls = []
@@ -87,7 +87,8 @@ def review_row(record: Record) -> ReviewRow:
         properties = properties if isinstance(properties, dict) else {}
         arguments = [ArgumentView(name=name, value=_cut(json_text(value)),
                                   evidence=[_value_view(e.path, e.value, e.rule, query)
-                                            for e in value_evidence(value, query, properties.get(name))])
+                                            for e in value_evidence(value, query, properties.get(name),
+                                                                    mode=grounding_mode)])
                      for name, value in call.arguments.items()]
         outcome = result = ""
         if index < len(record.execution_result):

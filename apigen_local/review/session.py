@@ -9,8 +9,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from ..checks.grounding import GroundingMode
 from ..errors import ConfigError
 from ..run.files import RunFiles
+from ..run.report.data import load_settings
 from ..types import Record
 from .labels import ERROR_CLASSES, ReviewLabel, Verdict, append_labels, labels_path, read_labels
 from .precision import ReviewFigures, review_figures
@@ -40,6 +42,8 @@ class ReviewSession:
             raise ConfigError(f"--sample must be at least 1, not {size}")
         self.size, self.seed, self.accepted, self.reviewer = size, seed, not rejected, reviewer
         self.labels_file = labels_path(self.files.dir)
+        mode = load_settings(self.files.dir).get("grounding")
+        self.grounding_mode: GroundingMode = "implied" if mode == "implied" else "strict"  # verify's choice
         self._records: dict[int, Record] = {}
         self._offset = 0
         self._lock = threading.Lock()
@@ -80,7 +84,7 @@ class ReviewSession:
             "sample_size": self.size, "seed": self.seed, "reviewer": self.reviewer,
             "being_written": self.files.being_written(), "written_rows": len(records),
             "classes": list(ERROR_CLASSES), "bad_lines": log.bad_lines,
-            "rows": [review_row(record).model_dump() for record in rows],
+            "rows": [review_row(record, self.grounding_mode).model_dump() for record in rows],
             "labels": {str(row.id): log.current[row.id].model_dump(include={"label", "error_class", "reviewer"})
                        for row in rows if row.id in log.current},
             "figures": _figures_view(figures),

@@ -1,8 +1,9 @@
-"""Reading rows people wrote: one JSON object per line, in the xlam-60k or OpenAI chat form.
+"""Reading rows people wrote: one JSON object per line, in the xlam-60k, OpenAI chat or BFCL form.
 
 A row is xlam-60k (``query``; ``answers`` and ``tools`` as JSON strings or as JSON values;
-optional ``id``) or OpenAI chat (``messages`` holding one user message and assistant
-``tool_calls``, plus ``tools``). A line that cannot be read keeps its problem (``invalid_row`` or
+optional ``id``), OpenAI chat (``messages`` holding one user message and assistant
+``tool_calls``, plus ``tools``) or BFCL (``question`` and ``function`` from its question file,
+with ``ground_truth`` from its possible-answer file). A line that cannot be read keeps its problem (``invalid_row`` or
 ``invalid_json``) for the format stage to report; reading never raises for a bad line.
 """
 
@@ -34,6 +35,7 @@ class InputRow(BaseModel):
     query: str | None = None
     answers: Any = None
     tool_names: list[str] = Field(default_factory=list)
+    tool_specs: list[Any] = Field(default_factory=list, description="the row's own tool specs, as written")
     problem: CheckResult | None = Field(None, description="invalid_row / invalid_json found while reading")
 
 
@@ -87,9 +89,12 @@ def _read_line(raw: bytes, index: int) -> InputRow:
         row.source_id = value.get("id")
         if isinstance(value.get("id"), int) and not isinstance(value["id"], bool) and abs(value["id"]) < MAX_ID:
             row.id = value["id"]  # a larger integer id is kept only as the row's own id (source_id)
-        row.tool_names = _tool_names(value)
+        row.tool_specs = _tool_specs(value)
+        row.tool_names = _tool_names(row.tool_specs)
         if "messages" in value:
             row.query, row.answers = _chat_row(value["messages"])
+        elif "question" in value:
+            row.query, row.answers = _bfcl_row(value)
         else:
             row.query, row.answers = _xlam_row(value)
     except _Unreadable as exc:
@@ -123,15 +128,21 @@ def _decoded(value: Any, what: str, reason: str) -> Any:
         raise _Unreadable(reason, f"{what} is not valid JSON: {exc}") from exc
 
 
-def _tool_names(row: dict[str, Any]) -> list[str]:
-    """The function names a row offers, from xlam, bare-function or OpenAI tool specs."""
-    if "tools" not in row:
+def _tool_specs(row: dict[str, Any]) -> list[Any]:
+    """The tool specs a row offers: its ``tools`` (or BFCL's ``function``), a list or a JSON string of one."""
+    key = "tools" if "tools" in row else "function" if "function" in row else None
+    if key is None:
         raise _Unreadable(INVALID_ROW, 'it has no "tools"')
-    specs = _decoded(row["tools"], '"tools"', INVALID_ROW)
+    specs = _decoded(row[key], f'"{key}"', INVALID_ROW)
     if not isinstance(specs, list) or not specs:
-        raise _Unreadable(INVALID_ROW, '"tools" is not a non-empty list of tool specs')
+        raise _Unreadable(INVALID_ROW, f'"{key}" is not a non-empty list of tool specs')
     if len(specs) > MAX_TOOLS_PER_ROW:
-        raise _Unreadable(INVALID_ROW, f'"tools" lists {len(specs)} tools, more than {MAX_TOOLS_PER_ROW}')
+        raise _Unreadable(INVALID_ROW, f'"{key}" lists {len(specs)} tools, more than {MAX_TOOLS_PER_ROW}')
+    return specs
+
+
+def _tool_names(specs: list[Any]) -> list[str]:
+    """The function names a row offers, from xlam, bare-function, OpenAI or BFCL tool specs."""
     names: dict[str, None] = {}  # ordered set
     for position, spec in enumerate(specs):
         name = None
@@ -151,6 +162,51 @@ def _xlam_row(row: dict[str, Any]) -> tuple[str, Any]:
     if not isinstance(row["query"], str):
         raise _Unreadable(INVALID_ROW, '"query" is not a string')
     return row["query"], _decoded(row["answers"], '"answers"', INVALID_JSON)
+
+
+def _bfcl_row(row: dict[str, Any]) -> tuple[str, Any]:
+    """A BFCL row: its question file's ``question`` (turns of messages) and ``function``, with
+    the matching possible-answer entry's ``ground_truth`` in the same object. Each parameter takes
+    the first value BFCL allows; one that BFCL lets be left out (``""`` among its values) is left out."""
+    question = row["question"]
+    turns = question if isinstance(question, list) else []
+    messages = [m for turn in turns for m in (turn if isinstance(turn, list) else [turn])]
+    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+    if len(users) != 1 or not isinstance(users[0], str):
+        raise _Unreadable(INVALID_ROW, '"question" must hold exactly one user message with text')
+    if "ground_truth" not in row:
+        raise _Unreadable(INVALID_ROW, 'a BFCL row needs its "ground_truth" (from the possible-answer file)')
+    truth = _decoded(row["ground_truth"], '"ground_truth"', INVALID_JSON)
+    if not isinstance(truth, list):
+        return users[0], truth  # the format check says what is wrong with it
+    calls: list[Any] = []
+    for entry in truth:
+        if not isinstance(entry, dict) or len(entry) != 1 or not isinstance(next(iter(entry.values())), dict):
+            calls.append(entry)
+            continue
+        name, allowed = next(iter(entry.items()))
+        calls.append({"name": name, "arguments": _first_allowed(allowed)})
+    return users[0], calls
+
+
+def _first_allowed(allowed: dict[str, Any]) -> dict[str, Any]:
+    """BFCL's ``{param: [allowed values]}`` as ``{param: first value}``, nested objects alike; a
+    parameter that may be left out (``""`` among its values) is left out."""
+    chosen: dict[str, Any] = {}
+    for param, values in allowed.items():
+        if not isinstance(values, list):
+            chosen[param] = values
+        elif values and "" not in values:
+            chosen[param] = _collapse(values[0])
+    return chosen
+
+
+def _collapse(value: Any) -> Any:
+    if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
+        return _first_allowed(value)
+    if isinstance(value, list):
+        return [_collapse(v) for v in value]
+    return value
 
 
 def _chat_row(messages: Any) -> tuple[str, list[Any]]:

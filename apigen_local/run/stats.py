@@ -40,6 +40,8 @@ class RunStats(BaseModel):
     styles: dict[str, Rate] = Field(default_factory=dict)
     functions: dict[str, Rate] = Field(default_factory=dict)
     reasons: dict[str, int] = Field(default_factory=dict)
+    not_run: dict[str, int] = Field(default_factory=dict, description="rows per stage the run could not run "
+                                    "(execution, in a verify run with no library): not executed, never passed")
     stage_seconds: dict[str, float] = Field(default_factory=dict)
     wall_seconds: float = 0.0
     rows_per_minute: float = 0.0
@@ -68,6 +70,7 @@ def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> Ru
     styles: dict[str, Rate] = defaultdict(Rate)
     functions: dict[str, Rate] = defaultdict(Rate)
     reasons: Counter[str] = Counter()
+    not_run: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
     generated_tokens = 0
     for record in records:
@@ -76,6 +79,7 @@ def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> Ru
         stats.accepted += int(accepted)
         for stage, check in record.checks():
             stages[stage].add(check.passed)
+        not_run.update(record.not_run)
         styles[record.style].add(accepted)
         for name in sorted({call.name for call in record.answers}):
             functions[name].add(accepted)
@@ -88,6 +92,7 @@ def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> Ru
     stats.styles = dict(sorted(styles.items()))
     stats.functions = dict(sorted(functions.items()))
     stats.reasons = dict(reasons.most_common())
+    stats.not_run = dict(not_run)
     stats.stage_seconds = {k: round(v, 3) for k, v in sorted(seconds.items())}
     if wall_seconds > 0:
         stats.rows_per_minute = round(stats.rows * 60 / wall_seconds, 2)

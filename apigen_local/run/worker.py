@@ -68,7 +68,7 @@ class WorkerSettings(BaseModel):
     nothing needs one (a verify run without a model judge).
     """
 
-    library: str
+    library: str | None = None  # None: a verify run with no library (nothing executes)
     lenient: bool = False
     seed: int = 0
     model: ModelSettings | None = None
@@ -121,9 +121,10 @@ class Worker:
         """Load the library, the model and the sandbox the settings ask for."""
         s = self.settings
         try:
-            if self.library is None:
+            if self.library is None and s.library is not None:
                 self.library = load_library(s.library, strict=not s.lenient)
             if s.sandbox is not None:
+                assert self.library is not None, "a sandbox runs a library"
                 self.sandbox = self._stack.enter_context(SandboxExecutor(
                     self.library.path, max_containers=s.sandbox.max_containers,
                     call_timeout=s.sandbox.call_timeout, functions=[t.name for t in self.library.tools]))
@@ -136,7 +137,8 @@ class Worker:
             if s.judge is not None:
                 self.judge_checker = SemanticChecker(self.model, design=s.judge.design,
                                                      result_chars=s.judge.result_chars,
-                                                     library=self.library.tools, fit_margin=s.judge.fit_margin)
+                                                     library=self.library.tools if self.library else (),
+                                                     fit_margin=s.judge.fit_margin)
             if s.generation is not None:
                 cfg = s.generation
                 examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
@@ -210,7 +212,13 @@ class Worker:
         return outcomes, time.perf_counter() - started
 
     def judge(self, records: Sequence[Record], outcomes: Sequence[RowExecution], seconds: float) -> list[Record]:
-        """Put the execution outcomes on ``records`` and judge those that passed; return them."""
+        """Put the execution outcomes on ``records`` and judge those that passed; return them. A worker
+        with no sandbox (a verify run with no library) judges the calls as written."""
+        if self.sandbox is None:
+            for record in records:
+                if self.judge_checker is not None and record.query is not None:
+                    self._store_verdict(record)
+            return list(records)
         for record, outcome in zip(records, outcomes, strict=True):
             record.execution_result = outcome.results
             record.execution_check = outcome.check

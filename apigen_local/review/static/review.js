@@ -10,6 +10,14 @@ const RULES = {
   enum: "one of the parameter's allowed values",
   default: "the parameter's default",
   passed_on: "not judged from text (left to the semantic check)",
+  "implied:place_qualifier": "implied: a stated place with its region",
+  "implied:place_nickname": "implied: the city a stated nickname stands for",
+  "implied:region_code": "implied: the code or name of a stated state or country",
+  "implied:currency_code": "implied: the code of a stated currency",
+  "implied:month_day": "implied: a stated month and day, with the year written elsewhere",
+  "implied:joined_list": "implied: stated values joined into one string",
+  "implied:json_text": "implied: stated values written as JSON",
+  "implied:near_spelling": "implied: a stated word the request misspells by one letter",
 };
 const POLL_MS = 3000;
 

@@ -44,6 +44,7 @@ class FunnelStep(BaseModel):
     rejected: int = Field(description="rows whose first failure is this stage (reasons in stats.json)")
     remaining: int = Field(description="rows still in after this stage")
     remaining_share: float = Field(description="remaining / all rows")
+    not_run: int = Field(0, description="rows the stage could not run on (execution with no library)")
 
 
 class ReasonCount(BaseModel):
@@ -192,6 +193,7 @@ def funnel(stats: RunStats) -> list[FunnelStep]:
             stage=stage, checked=rate.total, passed=rate.passed, rate=rate.rate,
             rejected=rejected_at[stage], remaining=remaining,
             remaining_share=round(remaining / stats.rows, 4) if stats.rows else 0.0,
+            not_run=stats.not_run.get(stage, 0),
         ))
     return steps
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .charts import funnel_chart, rates_chart, reasons_chart, time_chart
-from .data import GroupRate, ReportData, SampleRow, Table, is_scalar, json_text
+from .data import FunnelStep, GroupRate, ReportData, SampleRow, Table, is_scalar, json_text
 
 _CSS = """
 :root { --fg: #1d2330; --muted: #5f6b7a; --line: #d9dee5; --bg: #f6f7f9; --ok: #2f7d32; --bad: #b3261e; }
@@ -103,7 +103,7 @@ def _funnel_table(data: ReportData) -> str:
     for step in data.funnel:
         rows.append(
             f'<tr data-stage="{_e(step.stage)}"><td>{_e(step.stage)}'
-            + ("" if step.checked else ' <span class="muted">(did not run)</span>') + "</td>"
+            + _stage_note(step) + "</td>"
             + _num(step.checked, field="checked") + _num(step.passed, field="passed")
             + _num(step.rate, _pct(step.rate), field="rate") + _num(step.rejected, field="rejected")
             + _num(step.remaining, field="remaining")
@@ -113,6 +113,15 @@ def _funnel_table(data: ReportData) -> str:
             "<th class=num>pass rate</th><th class=num>rejected here</th><th class=num>rows left</th>"
             "<th class=num>of all rows</th></tr>")
     return f'<table id="funnel"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _stage_note(step: FunnelStep) -> str:
+    if step.checked:
+        return ""
+    if step.not_run:
+        return (f' <span class="muted" data-not-run="{step.not_run}">(not executed: no library, '
+                f"{step.not_run:,} rows)</span>")
+    return ' <span class="muted">(did not run)</span>'
 
 
 def _reasons_table(data: ReportData) -> str:
