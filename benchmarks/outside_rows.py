@@ -1,0 +1,190 @@
+"""Verify without a library, on rows other people wrote (issue 30): BFCL's public data.
+
+Usage: python benchmarks/outside_rows.py GORILLA [--out out/bench-outside]
+
+GORILLA is a clone of github.com/ShishirPatil/gorilla (a work tree, or a bare git directory).
+From its ``berkeley-function-call-leaderboard/bfcl_eval/data`` the script builds rows in BFCL's
+own form (question, function and the possible answer's ground_truth in one object):
+
+- **human-written**: the live categories (simple, multiple, parallel, parallel_multiple): requests
+  users sent, with checked answers. Split by a hash of the id into dev (70 %, used while the
+  implied rules were written) and holdout (30 %, never looked at row by row; report only);
+- **expert-written**: the non-live categories (simple_python, multiple, parallel, parallel_multiple);
+- **wrong rows**: BFCL's executable categories with one argument value changed to one the request
+  does not state, or with the request of another row of the same function.
+
+It runs ``verify`` with no library (format, grounding and the semantic stage's model-free coverage
+design; nothing executes) in both grounding
+modes and prints the share of correct rows kept and of wrong rows rejected (counted over the wrong
+rows whose correct row is kept in that mode), with rows/min.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from apigen_local.run.verify import verify_dataset
+
+DATA = "berkeley-function-call-leaderboard/bfcl_eval/data"
+HUMAN = ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple")
+EXPERT = ("simple_python", "multiple", "parallel", "parallel_multiple")
+STAGE_SETS = {"format+grounding": "format,grounding",
+              "+coverage": "format,grounding,semantic"}  # the semantic stage's coverage design: no model
+MODES = ("strict", "implied")
+EXEC = ("exec_simple", "exec_multiple", "exec_parallel", "exec_parallel_multiple")
+
+
+def read_jsonl(gorilla: Path, relative: str) -> list[dict[str, Any]]:
+    """A JSONL file of the clone, from its work tree or, for a bare clone, from HEAD."""
+    path = gorilla / relative
+    if path.is_file():
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = subprocess.run(["git", "--git-dir", str(_git_dir(gorilla)), "show", f"HEAD:{relative}"],
+                              check=True, capture_output=True, text=True).stdout
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _git_dir(gorilla: Path) -> Path:
+    return gorilla / ".git" if (gorilla / ".git").exists() else gorilla
+
+
+def category_rows(gorilla: Path, name: str) -> list[dict[str, Any]]:
+    """One category's questions with their ground truth, in BFCL's form."""
+    folder = f"{DATA}/unused_datasets/" if name.startswith("exec_") else f"{DATA}/"
+    questions = read_jsonl(gorilla, f"{folder}{'question/' if name.startswith('exec_') else ''}BFCL_v4_{name}.json")
+    answers = {a["id"]: a["ground_truth"] for a in
+               read_jsonl(gorilla, f"{folder}possible_answer/BFCL_v4_{name}.json")}
+    rows = []
+    for question in questions:
+        truth = answers.get(question["id"])
+        if truth is None:
+            continue
+        if name.startswith("exec_"):  # written as Python calls: each value is the one allowed value
+            try:
+                truth = [{c["name"]: {k: [v] for k, v in c["arguments"].items()}} for c in map(_call, truth)]
+            except ValueError:  # a value written as an expression (``1/3``): no literal to compare
+                continue
+        rows.append({**question, "ground_truth": truth})
+    return rows
+
+
+def _call(text: str) -> dict[str, Any]:
+    node = ast.parse(text, mode="eval").body
+    assert isinstance(node, ast.Call)
+    return {"name": ast.unparse(node.func), "arguments": {k.arg: ast.literal_eval(k.value) for k in node.keywords}}
+
+
+def is_holdout(row: dict[str, Any]) -> bool:
+    return int(hashlib.blake2b(row["id"].encode(), digest_size=4).hexdigest(), 16) % 10 < 3
+
+
+def query_of(row: dict[str, Any]) -> str:
+    return next(m["content"] for turn in row["question"] for m in turn if m.get("role") == "user")
+
+
+def wrong_rows(rows: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]]:
+    """For each row: one copy with one value changed to an unstated one, one with a swapped request."""
+    rng = random.Random(seed)
+    by_function: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_function.setdefault(next(iter(row["ground_truth"][0])), []).append(row)
+    wrong = []
+    for row in rows:
+        query = query_of(row)
+        changed = json.loads(json.dumps(row))
+        call = next(iter(changed["ground_truth"][0].values()))
+        for name in sorted(call, key=lambda _: rng.random()):
+            value = call[name][0]
+            new = _changed(value, query, rng)
+            if new is not None:
+                call[name] = [new]
+                wrong.append({**changed, "id": f"{row['id']}:changed", "origin": row["id"]})
+                break
+        others = [r for r in by_function[next(iter(row["ground_truth"][0]))] if query_of(r) != query]
+        if not others:
+            others = [r for r in rows if query_of(r) != query]
+        other = rng.choice(others)
+        wrong.append({**row, "id": f"{row['id']}:swapped", "origin": row["id"], "question": other["question"]})
+    return wrong
+
+
+def _changed(value: Any, query: str, rng: random.Random) -> Any:
+    """Another value of the same kind that ``query`` does not write, or ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        for _ in range(20):
+            new = type(value)(value + rng.choice([-1, 1]) * rng.randint(2, 97))
+            if str(new) not in query:
+                return new
+    if isinstance(value, str) and value.strip():
+        new = value + " Extra" if rng.random() < 0.5 else "Springfield"
+        return new if new.casefold() not in query.casefold() else None
+    return None
+
+
+def verify(rows: list[dict[str, Any]], mode: str, stages: str, out: Path) -> tuple[set[str], float]:
+    """The ids ``verify`` keeps (no library; the deterministic stages) and its rows/min."""
+    source = out.with_suffix(".jsonl")
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    result = verify_dataset(source, None, out_dir=out, stages=stages, grounding_mode=mode)
+    minutes = (time.perf_counter() - started) / 60
+    kept = {json.loads(line)["id"] for line in result.dataset_path.read_text().splitlines()}
+    return kept, len(rows) / minutes
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("gorilla", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("out/bench-outside"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    human = [row for name in HUMAN for row in category_rows(args.gorilla, name)]
+    sets = {
+        "human-written, dev": [r for r in human if not is_holdout(r)],
+        "human-written, holdout": [r for r in human if is_holdout(r)],
+        "expert-written": [row for name in EXPERT for row in category_rows(args.gorilla, name)],
+    }
+    executable = [row for name in EXEC for row in category_rows(args.gorilla, name)]
+    wrong = wrong_rows(executable)
+    print("verify with no library (nothing executes), BFCL v4 data, 2-core machine; '+coverage' adds the "
+          "semantic stage's model-free coverage design")
+    configs = [(label, stages, mode) for label, stages in STAGE_SETS.items() for mode in MODES]
+    print(f"{'rows kept':<24} {'n':>5} " + " ".join(f"{label + ', ' + mode:>26}" for label, _, mode in configs))
+    for name, rows in sets.items():
+        cells = []
+        folder = name.replace(", ", "-").replace(" ", "-")
+        for _label, stages, mode in configs:
+            kept, speed = verify(rows, mode, stages, args.out / f"{len(cells)}-{folder}")
+            cells.append(f"{100 * len(kept) / len(rows):.1f}% ({speed:,.0f} rows/min)")
+        print(f"{name:<24} {len(rows):>5} " + " ".join(f"{cell:>26}" for cell in cells))
+    print(f"\nwrong rows from BFCL's executable categories ({len(executable)} correct rows; a wrong row counts when "
+          "its correct row is kept)")
+    print(f"{'configuration':<28} {'correct kept':>13} {'changed value rejected':>24} {'swapped request rejected':>26}")
+    for index, (label, stages, mode) in enumerate(configs):
+        kept, _ = verify(executable, mode, stages, args.out / f"exec-{index}")
+        kept_wrong, _ = verify(wrong, mode, stages, args.out / f"wrong-{index}")
+        cells = []
+        for kind in ("changed", "swapped"):
+            counted = [r for r in wrong if r["id"].endswith(kind) and r["origin"] in kept]
+            rejected = sum(r["id"] not in kept_wrong for r in counted)
+            cells.append(f"{rejected}/{len(counted)} ({100 * rejected / max(1, len(counted)):.1f}%)")
+        print(f"{label + ', ' + mode:<28} {len(kept):>6}/{len(executable):<6} {cells[0]:>24} {cells[1]:>26}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
