@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -20,6 +20,7 @@ EXIT_INTERRUPTED = 130
 if TYPE_CHECKING:
     from .run.job import DatasetResult
     from .run.stats import RunStats
+    from .types import Record
 
 console = Console(stderr=True, soft_wrap=True)
 
@@ -369,12 +370,29 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if not files.records.is_file():
         raise ConfigError(f"{args.dir} holds no records.jsonl to export")
     records = read_records(files.records)
+    if args.format == "bfcl":
+        return _export_bfcl(records, args.out)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             count = write_export(records, args.format, handle)
         console.print(f"wrote {count} rows to {args.out}", highlight=False)
     else:
         write_export(records, args.format, sys.stdout)
+    return 0
+
+
+def _export_bfcl(records: Iterable[Record], out: str | None) -> int:
+    from .bfcl.export import export_bfcl
+
+    if not out:
+        raise ConfigError("--format bfcl writes a folder of files: give --out DIR")
+    result = export_bfcl(records, out)
+    total = sum(result.written.values())
+    counts = ", ".join(f"{kind} {n}" for kind, n in result.written.items()) or "none"
+    print(f"wrote {total} BFCL entries to {out}: {counts}")
+    print("every entry passes BFCL's AST rules against its own ground truth")
+    if result.refused:
+        print("not written (failed the self-check): " + ", ".join(f"{k} {n}" for k, n in result.refused.items()))
     return 0
 
 
@@ -571,8 +589,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a run's accepted rows in another format")
     export.add_argument("dir", metavar="DIR")
-    export.add_argument("--format", choices=("xlam", "openai", "sharegpt"), default="xlam")
-    export.add_argument("--out", help="output file (default: standard output)")
+    export.add_argument("--format", choices=("xlam", "openai", "sharegpt", "bfcl"), default="xlam",
+                        help="bfcl: BFCL question and possible-answer files per category, each entry self-checked")
+    export.add_argument("--out", help="output file (default: standard output); a folder for bfcl")
     export.set_defaults(handler=_cmd_export)
     _debug_everywhere(parser)
     return parser

@@ -1,0 +1,159 @@
+"""``export --format bfcl``: a run's accepted rows as BFCL test data, each proven by BFCL's rules.
+
+For every accepted row this writes a question entry (``id``, ``question``, ``function``) and, but
+for irrelevance rows, a possible-answer entry (``id``, ``ground_truth``), to one pair of JSONL
+files per BFCL category, laid out as BFCL lays out its own data:
+
+    OUT/apigen_<category>.json                  questions
+    OUT/possible_answer/apigen_<category>.json  answers
+
+- **Categories** by the row's offered tools and calls: one tool and one call is ``simple``;
+  several tools and one call ``multiple``; one tool and several calls ``parallel``; several tools
+  and several calls ``parallel_multiple``; no call ``irrelevance``.
+- **Functions** in BFCL's dialect: ``"type": "dict"`` parameters, ``float`` for JSON Schema's
+  number, ``any`` for a type BFCL cannot name (a union or none).
+- **Ground truth.** Each value the row's call gives is the one allowed value of its parameter; an
+  optional parameter the call gives at its documented default may also be left out (``""``), and
+  one the call leaves out is allowed to be left out or given at its default. Objects and lists of
+  objects are written key by key, as BFCL writes them.
+- **Self-check.** Every entry is checked against its own ground truth by
+  :func:`apigen_local.bfcl.checker.check` with the category's rules, as if a model had answered
+  with the row's own calls; an entry that fails is not written, and is counted with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..errors import ConfigError
+from ..run.files import row_id
+from ..types import Record, Tool
+from .checker import check
+
+CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
+_TYPES = {"string": "string", "integer": "integer", "number": "float", "boolean": "boolean", "array": "array",
+          "object": "dict"}
+
+
+class BfclExport(BaseModel):
+    """What :func:`export_bfcl` wrote: entries per category, and rows the self-check refused."""
+
+    written: dict[str, int] = Field(default_factory=dict)
+    refused: dict[str, int] = Field(default_factory=dict)  # BFCL error type -> rows not written
+    files: list[str] = Field(default_factory=list)
+
+
+def category(record: Record) -> str:
+    """The BFCL category of an accepted row."""
+    if not record.answers:
+        return "irrelevance"
+    several_tools, several_calls = len(record.tools) > 1, len(record.answers) > 1
+    return {(False, False): "simple", (True, False): "multiple", (False, True): "parallel",
+            (True, True): "parallel_multiple"}[(several_tools, several_calls)]
+
+
+def bfcl_function(tool: Tool) -> dict[str, Any]:
+    """``tool`` in BFCL's function dialect."""
+    parameters = bfcl_schema(tool.parameters)
+    parameters.setdefault("properties", {})
+    parameters["required"] = list(tool.parameters.get("required", []))
+    return {"name": tool.name, "description": tool.description, "parameters": parameters}
+
+
+def bfcl_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema in BFCL's types (dict, float, any, ...), keeping descriptions, enums and defaults."""
+    kind = schema.get("type")
+    converted: dict[str, Any] = {"type": _TYPES.get(kind, "any") if isinstance(kind, str) else "any"}
+    for key in ("description", "enum", "default"):
+        if key in schema:
+            converted[key] = schema[key]
+    if isinstance(schema.get("items"), dict):
+        converted["items"] = bfcl_schema(schema["items"])
+    if isinstance(schema.get("properties"), dict):
+        converted["properties"] = {name: bfcl_schema(sub) if isinstance(sub, dict) else {"type": "any"}
+                                   for name, sub in schema["properties"].items()}
+    return converted
+
+
+def ground_truth(record: Record) -> list[dict[str, dict[str, list[Any]]]]:
+    """The possible answer of ``record``'s calls (see the module)."""
+    schemas = {tool.name: tool.parameters for tool in record.tools}
+    answer = []
+    for call in record.answers:
+        schema = schemas.get(call.name, {})
+        properties = schema.get("properties", {}) if isinstance(schema.get("properties"), dict) else {}
+        required = set(schema.get("required", []))
+        allowed: dict[str, list[Any]] = {}
+        for name, value in call.arguments.items():
+            allowed[name] = [_allowed(value, bfcl_schema(properties.get(name, {})))]
+            default = properties.get(name, {}).get("default", _NONE)
+            if name not in required and default is not _NONE and default == value:
+                allowed[name].append("")
+        for name, sub in properties.items():
+            if name not in call.arguments and name not in required:
+                default = sub.get("default", _NONE) if isinstance(sub, dict) else _NONE
+                given = [_allowed(default, bfcl_schema(sub))] if default is not _NONE and default is not None else []
+                allowed[name] = ["", *given]
+        answer.append({call.name: allowed})
+    return answer
+
+
+_NONE = object()
+
+
+def _allowed(value: Any, schema: dict[str, Any]) -> Any:
+    """A value as BFCL writes an allowed one: the keys of a ``dict`` parameter (and of each object
+    of an array of dicts) each hold a list of allowed values, one level deep, as BFCL compares
+    them; any other value is written as it is."""
+    if schema.get("type") == "dict" and isinstance(value, dict):
+        return {k: [v] for k, v in value.items()}
+    if (schema.get("type") == "array" and (schema.get("items") or {}).get("type") == "dict"
+            and isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+        return [{k: [item] for k, item in v.items()} for v in value]
+    return value
+
+
+def export_bfcl(records: Iterable[Record], out_dir: str | Path) -> BfclExport:
+    """Write the accepted ``records`` to ``out_dir`` as BFCL data (see the module); return the counts."""
+    out = Path(out_dir)
+    try:
+        (out / "possible_answer").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the BFCL export to {out}: {exc.strerror or exc}") from exc
+    questions: dict[str, list[str]] = {name: [] for name in CATEGORIES}
+    answers: dict[str, list[str]] = {name: [] for name in CATEGORIES}
+    refused: Counter[str] = Counter()
+    for record in records:
+        if not record.accepted or record.query is None:
+            continue
+        kind = category(record)
+        entry_id = f"apigen_{kind}_{row_id(record)}"
+        functions = [bfcl_function(tool) for tool in record.tools]
+        truth = ground_truth(record)
+        calls = [{call.name: dict(call.arguments)} for call in record.answers]
+        verdict = check(functions, calls, truth, kind)
+        if not verdict.valid:
+            refused[verdict.error_type] += 1
+            continue
+        questions[kind].append(json.dumps({"id": entry_id, "question": [[{"role": "user", "content": record.query}]],
+                                           "function": functions}, ensure_ascii=False))
+        if kind != "irrelevance":
+            answers[kind].append(json.dumps({"id": entry_id, "ground_truth": truth}, ensure_ascii=False))
+    result = BfclExport(refused=dict(refused))
+    for kind in CATEGORIES:
+        if not questions[kind]:
+            continue
+        files = [(out / f"apigen_{kind}.json", questions[kind])]
+        if answers[kind]:
+            files.append((out / "possible_answer" / f"apigen_{kind}.json", answers[kind]))
+        for path, lines in files:
+            path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            result.files.append(str(path))
+        result.written[kind] = len(questions[kind])
+    return result
