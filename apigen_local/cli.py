@@ -151,7 +151,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "max_containers": args.max_containers, "batch_rows": args.batch_rows,
         "grounding": False if args.no_grounding else None,
         "semantic": False if args.no_semantic else None, "judge": args.judge,
-        "fit_margin": args.fit_margin,
+        "fit_margin": args.fit_margin, "irrelevance": args.irrelevance,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
     if args.config:
@@ -511,6 +511,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--no-grounding", action="store_true",
                           help="skip argument grounding (values must be stated in the query)")
     generate.add_argument("--no-semantic", action="store_true", help="skip the semantic checker")
+    generate.add_argument("--irrelevance", type=float, metavar="F",
+                          help="make this share of rows (0 to 0.9) no-call rows: a row that passes loses its "
+                               "called functions from the offered tools and answers with no call, kept when no "
+                               "remaining tool could serve its request")
     generate.add_argument("--fit-margin", type=float,
                           help="turn on the function-fit check: how much better (mean log-probability per token) "
                                "the called functions must explain the request than the library's others (0.3 was "

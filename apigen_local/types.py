@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 QueryStyle = Literal["simple", "multiple", "parallel", "parallel_multiple"]
 #: How the model takes part in the semantic stage (see :mod:`apigen_local.checks.semantic`).
 JudgeDesign = Literal["coverage", "verdict", "agreement"]
-Stage = Literal["input", "format", "dedup", "grounding", "execution", "semantic"]
+Stage = Literal["input", "format", "dedup", "grounding", "execution", "semantic", "irrelevance"]
 #: The checking stages in the order a row meets them; a row's rejection is its first failed one.
-STAGE_ORDER: tuple[Stage, ...] = ("format", "dedup", "grounding", "execution", "semantic")
+#: ``irrelevance`` runs only on irrelevance rows (``generate --irrelevance``).
+STAGE_ORDER: tuple[Stage, ...] = ("format", "dedup", "grounding", "execution", "semantic", "irrelevance")
 
 
 class Tool(BaseModel):
@@ -82,7 +83,8 @@ class Record(BaseModel):
     id: int
     source_id: Any = None  # verify: the input row's own "id" (any JSON value), for joining back
     seed: int
-    style: QueryStyle | Literal["unknown"]  # "unknown": a verified row without tools or calls
+    # "unknown": a verified row without tools or calls; "irrelevance": a row answered by no call
+    style: QueryStyle | Literal["unknown", "irrelevance"]
     tools: list[Tool]
     examples: list[dict[str, str]] = Field(default_factory=list)
     raw_output: str = ""
@@ -94,6 +96,9 @@ class Record(BaseModel):
     execution_check: CheckResult | None = None
     execution_result: list[CallResult] = Field(default_factory=list)
     semantic_check: CheckResult | None = None
+    irrelevance_check: CheckResult | None = None  # irrelevance rows: no remaining tool could serve the request
+    irrelevant_to: list[FunctionCall] = Field(
+        default_factory=list, description="irrelevance rows: the calls the request needs, their functions removed")
     thought: str = ""
     raw_verdict: str = ""
     model_name: str = ""
@@ -114,7 +119,7 @@ class Record(BaseModel):
     def checks(self) -> list[tuple[Stage, CheckResult]]:
         """``(stage, outcome)`` of every stage that ran on this row, in :data:`STAGE_ORDER`."""
         outcomes = (self.format_check, self.dedup_check, self.grounding_check,
-                    self.execution_check, self.semantic_check)
+                    self.execution_check, self.semantic_check, self.irrelevance_check)
         return [(stage, check) for stage, check in zip(STAGE_ORDER, outcomes, strict=True)
                 if check is not None]
 

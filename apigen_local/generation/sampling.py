@@ -75,6 +75,7 @@ class GenerationRequest(BaseModel):
     min_calls: int
     max_calls: int
     calls: list[FunctionCall] = Field(default_factory=list)  # calls-first: the calls the request must ask for
+    irrelevance: bool = False  # the row becomes a no-call row once it passes (generate --irrelevance)
 
     @property
     def sample_seed(self) -> int:
@@ -154,6 +155,7 @@ class RequestSampler:
         n_examples: int = 3,
         example_group: int = 1,
         mode: GenerationMode = "query_first",
+        irrelevance: float = 0.0,
     ) -> None:
         if not tools:
             raise ConfigError("no tools to sample from")
@@ -173,12 +175,24 @@ class RequestSampler:
         if example_group < 1:
             raise ConfigError("example_group must be at least 1")
         self.example_group = example_group
+        if irrelevance and len(self.tools) < 2:
+            raise ConfigError("irrelevance rows need a library of at least 2 functions: one is taken out of "
+                              "the offered tools, and another stays")
+        self.irrelevance = irrelevance
+
+    def is_irrelevance(self, index: int) -> bool:
+        """Whether row ``index`` becomes an irrelevance row (a seeded draw of its own, so the other
+        rows are the same with or without irrelevance rows)."""
+        return _row_random(self.seed, index, "irrelevance").random() < self.irrelevance
 
     def request(self, index: int) -> GenerationRequest:
         """The request for row ``index``."""
         rng = _row_random(self.seed, index, "sample")
         names = list(self.styles)
         style: QueryStyle = rng.choices(names, weights=[self.styles[n] for n in names])[0]
+        irrelevance = self.is_irrelevance(index)
+        if irrelevance:  # one call among several tools: taking its function out leaves others
+            style = "multiple"
         plan = STYLE_PLANS[style]
         n_tools = min(rng.randint(plan.min_tools, plan.max_tools), len(self.tools))
         offered = rng.sample(self.tools, n_tools)
@@ -210,6 +224,7 @@ class RequestSampler:
             min_calls=plan.min_calls,
             max_calls=plan.max_calls,
             calls=calls,
+            irrelevance=irrelevance,
         )
 
 

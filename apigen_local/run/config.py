@@ -61,6 +61,8 @@ class GenerationConfig(BaseModel):
         "llguidance", description="Outlines backend of the JSON constraint")
     # checks
     grounding: bool = Field(True, description="reject argument values the query does not state")
+    irrelevance: float = Field(0.0, ge=0.0, le=0.9, description="share of rows made into no-call rows: a "
+                               "passing row loses its called functions from the offered tools (checks/irrelevance.py)")
     semantic: bool = Field(True, description="run the semantic checker")
     judge: JudgeDesign = Field("coverage", description="semantic design: coverage, verdict or agreement")
     fit_margin: float | None = Field(None, description="function fit: how much better the called functions "
@@ -79,10 +81,13 @@ class GenerationConfig(BaseModel):
 
     def identity(self) -> dict[str, Any]:
         """The settings that decide row contents; a resumed run must match them."""
-        return self.model_dump(include={"library", "seed", "styles", "seed_file", "mode", "n_examples", "example_group",
-                                        "max_tokens", "temperature",
-                                        "max_string_chars", "max_list_items", "grounding", "semantic", "judge",
-                                        "fit_margin"})
+        identity = self.model_dump(include={"library", "seed", "styles", "seed_file", "mode", "n_examples",
+                                            "example_group", "max_tokens", "temperature",
+                                            "max_string_chars", "max_list_items", "grounding", "semantic", "judge",
+                                            "fit_margin"})
+        if self.irrelevance:  # only then, so that runs from before the setting existed still resume
+            identity["irrelevance"] = self.irrelevance
+        return identity
 
     @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> GenerationConfig:

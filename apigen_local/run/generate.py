@@ -14,6 +14,7 @@ from typing import Any
 
 from ..checks.dedup import Deduplicator
 from ..checks.grounding import check_grounding
+from ..checks.irrelevance import check_irrelevance
 from ..generation.sampling import load_seed_examples
 from ..model.files import find_model
 from ..model.local import LocalModel
@@ -85,6 +86,17 @@ class GenerateJob(Job):
             if self.config.grounding and record.dedup_check.passed:
                 record.grounding_check = check_grounding(record.query, record.answers, record.tools,
                                                          string_bound=self.config.max_string_chars)
+        return records
+
+
+    def finish(self, records: list[Record]) -> list[Record]:
+        """Make each passing irrelevance row a no-call row, and check that no tool left could serve it."""
+        for record in records:
+            if record.style == "irrelevance" and record.accepted and record.query is not None:
+                called = {call.name for call in record.answers}
+                record.irrelevant_to, record.answers = record.answers, []
+                record.tools = [tool for tool in record.tools if tool.name not in called]
+                record.irrelevance_check = check_irrelevance(record.query, record.tools, record.irrelevant_to)
         return records
 
 

@@ -92,6 +92,10 @@ class Job(ABC):
         """True for an admitted record that goes to the sandbox: it passed every earlier check."""
         return record.passed_before_execution
 
+    def finish(self, records: list[Record]) -> list[Record]:
+        """The driver's last step on a checked batch, in batch order, before it is written (none by default)."""
+        return records
+
     def run(self) -> DatasetResult:
         """Run, or resume, to :meth:`total` records and return the result."""
         started = time.perf_counter()
@@ -129,7 +133,7 @@ class Job(ABC):
 
     def _write(self, finished: list[Record], backend: ExecutionBackend, records: list[Record]) -> None:
         """Append each record to the run files, then to ``records`` (what the stats count)."""
-        for record in finished:
+        for record in self.finish(finished):
             self.files.append(record)
             records.append(record)
             if self.progress is not None:

@@ -88,7 +88,7 @@ def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> Ru
         seconds.update(record.timings)
         generated_tokens += record.tokens.get("generation", 0)
         stats.sandbox_calls += len(record.execution_result)
-    stats.stages = stages
+    stats.stages = {stage: rate for stage, rate in stages.items() if rate.total or stage != "irrelevance"}
     stats.styles = dict(sorted(styles.items()))
     stats.functions = dict(sorted(functions.items()))
     stats.reasons = dict(reasons.most_common())

@@ -144,7 +144,7 @@ class Worker:
                 examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
                 self.sampler = RequestSampler(self.library.tools, examples, seed=cfg.seed, styles=cfg.styles,
                                               n_examples=cfg.n_examples, example_group=cfg.example_group,
-                                              mode=cfg.mode)
+                                              mode=cfg.mode, irrelevance=cfg.irrelevance)
                 self.generator = Generator(self.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
                                            bounds=cfg.bounds())
         except BaseException:
@@ -190,7 +190,8 @@ class Worker:
         pair, check = check_generation(completion.text, request.tools,
                                        min_calls=request.min_calls, max_calls=request.max_calls)[0]
         record = Record(
-            id=index, seed=request.seed, style=request.style, tools=request.tools,
+            id=index, seed=request.seed, style="irrelevance" if request.irrelevance else request.style,
+            tools=request.tools,
             examples=[example.model_dump() for example in request.examples],
             raw_output=completion.text, format_check=check, model_name=self.model.name,
             timings={"generation": round(completion.seconds, 4)},

@@ -1,0 +1,110 @@
+"""Irrelevance rows (``generate --irrelevance``): which rows become no-call rows, the check that no
+remaining tool could serve the request, and how the run loop writes, counts and exports them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from apigen_local.bfcl.export import export_bfcl
+from apigen_local.checks.irrelevance import NO_TOOL_LEFT, TOOL_COULD_SERVE, check_irrelevance, words
+from apigen_local.errors import ConfigError
+from apigen_local.generation.sampling import RequestSampler
+from apigen_local.run.backends.base import ExecutionBackend
+from apigen_local.run.config import build_config
+from apigen_local.run.files import read_records
+from apigen_local.run.generate import GenerateJob
+from apigen_local.tools import load_library
+from apigen_local.types import FunctionCall, Record, Tool
+
+from .conftest import EXAMPLE_LIBRARY, empty_gguf
+from .fakes import FakeBackend, FakeWorker
+
+LIBRARY = load_library(EXAMPLE_LIBRARY)
+DIVIDE, SLUG, GCD, PRIME = (LIBRARY.by_name[n] for n in ("getdivision", "slugify", "greatest_common_divisor",
+                                                           "is_prime"))
+CALL = [FunctionCall(name="getdivision", arguments={"dividend": 6, "divisor": 3})]
+SPLIT = Tool(name="split_evenly", description="Divide an amount into equal shares.")
+
+
+@pytest.fixture
+def fake_model(tmp_path: Path) -> Path:
+    path = tmp_path / "fake.gguf"
+    empty_gguf(path, padding=40)  # the generate job only resolves the model's file
+    return path
+
+
+def test_no_remaining_tool_or_one_that_could_serve_is_refused() -> None:
+    assert check_irrelevance("Divide 6 by 3.", [SLUG, PRIME], CALL).passed
+    assert check_irrelevance("Divide 6 by 3.", [], CALL).reason == NO_TOOL_LEFT
+    near = check_irrelevance("What is the greatest common divisor of 12 and 18?", [DIVIDE, SLUG], [])
+    assert near.reason == TOOL_COULD_SERVE and "divisor" in near.detail  # getdivision's "divisor"
+    assert words("Calculate the numbers' value, please") == set()  # generic words carry nothing
+
+
+def test_irrelevance_rows_are_a_seeded_share_that_leaves_the_other_rows_alone() -> None:
+    plain = RequestSampler(LIBRARY.tools, [], seed=5)
+    mixed = RequestSampler(LIBRARY.tools, [], seed=5, irrelevance=0.3)
+    marked = [i for i in range(300) if mixed.is_irrelevance(i)]
+    assert 60 <= len(marked) <= 120  # about 30 %
+    assert marked == [i for i in range(300) if RequestSampler(LIBRARY.tools, [], seed=5, irrelevance=0.3)
+                      .is_irrelevance(i)]
+    for i in range(300):
+        request = mixed.request(i)
+        if i in marked:
+            assert request.irrelevance and request.style == "multiple" and len(request.tools) >= 2
+        else:
+            assert request == plain.request(i)
+    with pytest.raises(ConfigError, match="at least 2 functions"):
+        RequestSampler([DIVIDE], [], seed=0, irrelevance=0.2)
+
+
+class TwoToolWorker(FakeWorker):
+    """The fake rows ("Divide 7 by 2."), every third one an irrelevance row offering getdivision and
+    one other tool: slugify (unrelated) for even ids, split_evenly (it divides too) for odd ones."""
+
+    def row(self, i: int) -> Record:
+        record = super().row(i)
+        if i % 3 == 0:
+            record.style = "irrelevance"
+            record.tools = [self.tool, SLUG if i % 2 == 0 else SPLIT]
+        return record
+
+
+class Generate(GenerateJob):
+    def __init__(self, out: Path, model: Path, backend: ExecutionBackend) -> None:
+        super().__init__(build_config({"library": str(EXAMPLE_LIBRARY), "model": str(model), "rows": 36,
+                                       "out_dir": str(out), "batch_rows": 4}))
+        self._backend = backend
+
+    def backend(self) -> ExecutionBackend:
+        return self._backend
+
+
+def test_a_passing_irrelevance_row_loses_its_function_and_its_calls(tmp_path: Path, fake_model: Path) -> None:
+    result = Generate(tmp_path / "run", fake_model, FakeBackend(TwoToolWorker(DIVIDE))).run()
+    records = {r.id: r for r in read_records(result.records_path)}
+    irrelevant = [r for r in records.values() if r.style == "irrelevance"]
+    converted = [r for r in irrelevant if r.irrelevance_check is not None]
+    assert converted and all(r.answers == [] and [t.name for t in r.tools] != [] for r in converted)
+    assert all("getdivision" not in {t.name for t in r.tools} and r.irrelevant_to[0].name == "getdivision"
+               for r in converted)
+    kept = {r.id for r in converted if r.accepted}
+    assert kept and all(i % 2 == 0 for i in kept)  # beside slugify only
+    assert all(records[i].rejection == ("irrelevance", TOOL_COULD_SERVE) for i in {r.id for r in converted} - kept)
+    # a row that failed an earlier check stays as it was, rejected there
+    assert all(r.answers and r.irrelevance_check is None for r in irrelevant if r not in converted)
+    stats = result.stats
+    assert stats.styles["irrelevance"].total == len(irrelevant) and stats.styles["irrelevance"].passed == len(kept)
+    assert stats.stages["irrelevance"].total == len(converted)
+    rows = [json.loads(line) for line in result.dataset_path.read_text().splitlines()]
+    assert sorted(row["id"] for row in rows if row["answers"] == "[]") == sorted(kept)
+    bfcl = export_bfcl(records.values(), tmp_path / "bfcl")
+    assert bfcl.written["irrelevance"] == len(kept) and not bfcl.refused
+
+
+def test_runs_without_irrelevance_show_no_such_stage(tmp_path: Path, fake_model: Path) -> None:
+    result = Generate(tmp_path / "run", fake_model, FakeBackend(FakeWorker(DIVIDE))).run()
+    assert "irrelevance" not in result.stats.stages and "irrelevance" not in result.stats.styles
