@@ -10,6 +10,7 @@ import pytest
 
 from apigen_local.bfcl.export import export_bfcl
 from apigen_local.checks.irrelevance import NO_TOOL_LEFT, TOOL_COULD_SERVE, check_irrelevance, words
+from apigen_local.checks.request import NOT_A_REQUEST
 from apigen_local.errors import ConfigError
 from apigen_local.generation.sampling import RequestSampler
 from apigen_local.run.backends.base import ExecutionBackend
@@ -63,13 +64,16 @@ def test_irrelevance_rows_are_a_seeded_share_that_leaves_the_other_rows_alone() 
 
 class TwoToolWorker(FakeWorker):
     """The fake rows ("Divide 7 by 2."), every third one an irrelevance row offering getdivision and
-    one other tool: slugify (unrelated) for even ids, split_evenly (it divides too) for odd ones."""
+    one other tool: slugify (unrelated) for even ids, split_evenly (it divides too) for odd ones;
+    every twelfth is a statement, not a request."""
 
     def row(self, i: int) -> Record:
         record = super().row(i)
         if i % 3 == 0:
             record.style = "irrelevance"
             record.tools = [self.tool, SLUG if i % 2 == 0 else SPLIT]
+            if i % 12 == 0 and record.query is not None:
+                record.query = f"The quotient of {i + 1} and {i % 5}."
         return record
 
 
@@ -84,16 +88,21 @@ class Generate(GenerateJob):
 
 
 def test_a_passing_irrelevance_row_loses_its_function_and_its_calls(tmp_path: Path, fake_model: Path) -> None:
-    result = Generate(tmp_path / "run", fake_model, FakeBackend(TwoToolWorker(DIVIDE))).run()
+    worker = TwoToolWorker(DIVIDE)
+    result = Generate(tmp_path / "run", fake_model, FakeBackend(worker)).run()
     records = {r.id: r for r in read_records(result.records_path)}
+    assert not {i for i in worker.checked if i % 3 == 0}  # its calls are dropped: nothing to execute
+    assert all(records[i].grounding_check is None for i in range(0, 36, 3))
     irrelevant = [r for r in records.values() if r.style == "irrelevance"]
     converted = [r for r in irrelevant if r.irrelevance_check is not None]
     assert converted and all(r.answers == [] and [t.name for t in r.tools] != [] for r in converted)
     assert all("getdivision" not in {t.name for t in r.tools} and r.irrelevant_to[0].name == "getdivision"
                for r in converted)
     kept = {r.id for r in converted if r.accepted}
-    assert kept and all(i % 2 == 0 for i in kept)  # beside slugify only
-    assert all(records[i].rejection == ("irrelevance", TOOL_COULD_SERVE) for i in {r.id for r in converted} - kept)
+    assert kept and all(i % 2 == 0 and i % 12 for i in kept)  # requests beside slugify only
+    assert all(records[i].rejection == ("irrelevance", NOT_A_REQUEST) for i in {r.id for r in converted} if i % 12 == 0)
+    assert all(records[i].rejection == ("irrelevance", TOOL_COULD_SERVE) for i in {r.id for r in converted}
+               if i % 2 and i % 12)
     # a row that failed an earlier check stays as it was, rejected there
     assert all(r.answers and r.irrelevance_check is None for r in irrelevant if r not in converted)
     stats = result.stats

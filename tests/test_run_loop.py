@@ -106,6 +106,19 @@ def test_a_crash_at_every_point_loses_nothing_written_and_the_rerun_completes(tm
     assert min(resumed) == 0 and max(resumed) == ROWS and len(resumed) > 3  # crashes at many points
 
 
+def test_a_resumed_run_remembers_the_queries_of_rows_that_failed_grounding(tmp_path: Path, fake_model: Path) -> None:
+    """A straight run remembers every first occurrence of a query, grounded or not; so must a resume."""
+    worker = FakeWorker(TOOL)
+    first, repeat = worker.row(3), worker.row(6)  # row 3 is ungrounded (i % 4 == 3)
+    repeat.query = first.query
+    straight = FakeGenerate(tmp_path / "a", fake_model, FakeBackend(worker))
+    straight.admit([first])
+    assert first.rejection == ("grounding", "ungrounded_argument")
+    resumed = FakeGenerate(tmp_path / "b", fake_model, FakeBackend(worker))
+    resumed.resume([first])  # as written by a run that then stopped
+    assert [r.dedup_check.reason for r in resumed.admit([repeat])] == ["duplicate"]
+
+
 def test_a_resume_does_not_generate_written_rows_again(tmp_path: Path, fake_model: Path) -> None:
     out = tmp_path / "out"
     backend = FakeBackend(FakeWorker(TOOL), crash_after=6)

@@ -1,9 +1,10 @@
 """Irrelevance rows: a request whose needed function is not among the offered tools, answered by
 no call (``generate --irrelevance F``).
 
-Such a row is made from a row that passed every check: the functions its calls name are taken
-out of its offered tools, and its answer becomes ``[]``. It is kept only when no remaining tool
-could serve the request. Rules (pure, deterministic; reason codes below):
+Such a row is generated as an ordinary row and checked for format and duplicates; then the
+functions its calls name are taken out of its offered tools and its answer becomes ``[]``
+(``run/generate.py``). It is kept only when it is a request (``checks/request.py``) and no
+remaining tool could serve it. Rules (pure, deterministic; reason codes below):
 
 - ``no_tool_left``: removing the needed functions left nothing to offer.
 - ``tool_could_serve``: a remaining tool shares a distinctive word with the request: a word of

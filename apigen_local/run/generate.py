@@ -15,11 +15,12 @@ from typing import Any
 from ..checks.dedup import Deduplicator
 from ..checks.grounding import check_grounding
 from ..checks.irrelevance import check_irrelevance
+from ..checks.request import check_request
 from ..generation.sampling import load_seed_examples
 from ..model.files import find_model
 from ..model.local import LocalModel
 from ..tools import load_library
-from ..types import Record
+from ..types import Record, Stage
 from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
 from .calibration import judge_calibration
@@ -29,6 +30,8 @@ from .labels import load_for_model as load_label_report
 from .worker import WorkerSettings
 
 log = logging.getLogger(__name__)
+#: what an irrelevance row goes through: its calls are dropped, so neither grounding nor execution applies
+IRRELEVANCE_STAGES: tuple[Stage, ...] = ("format", "dedup", "irrelevance")
 
 
 class GenerateJob(Job):
@@ -73,30 +76,39 @@ class GenerateJob(Job):
                             model=self.model, library=self.library)
 
     def resume(self, done: Sequence[Record]) -> None:
-        for record in done:
-            if self.executes(record) and record.query is not None:
+        for record in done:  # the queries a straight run would remember: each first occurrence
+            if record.query is not None and record.dedup_check is not None and record.dedup_check.passed:
                 self.dedup.check(record.id, record.query)
 
     def admit(self, records: list[Record]) -> list[Record]:
-        """Deduplicate each format-checked row against the earlier ones, then ground it."""
+        """Deduplicate each format-checked row against the earlier ones, then ground it (an
+        irrelevance row is not grounded: its calls are dropped, so their values do not matter)."""
         for record in records:
+            if record.style == "irrelevance":
+                record.stages = list(IRRELEVANCE_STAGES)
             if record.query is None:
                 continue
             record.dedup_check = self.dedup.check(record.id, record.query)
-            if self.config.grounding and record.dedup_check.passed:
+            if self.config.grounding and record.dedup_check.passed and record.style != "irrelevance":
                 record.grounding_check = check_grounding(record.query, record.answers, record.tools,
                                                          string_bound=self.config.max_string_chars)
         return records
 
 
+    def executes(self, record: Record) -> bool:
+        return record.style != "irrelevance" and record.passed_before_execution
+
     def finish(self, records: list[Record]) -> list[Record]:
-        """Make each passing irrelevance row a no-call row, and check that no tool left could serve it."""
+        """Make each irrelevance row that passed format and dedup a no-call row, and check that it is
+        a request and that no tool left could serve it (checks/irrelevance.py)."""
         for record in records:
             if record.style == "irrelevance" and record.accepted and record.query is not None:
+                request = check_request(record.query, record.tools)  # phrased for the tools it was written for
                 called = {call.name for call in record.answers}
                 record.irrelevant_to, record.answers = record.answers, []
                 record.tools = [tool for tool in record.tools if tool.name not in called]
-                record.irrelevance_check = check_irrelevance(record.query, record.tools, record.irrelevant_to)
+                record.irrelevance_check = (check_irrelevance(record.query, record.tools, record.irrelevant_to)
+                                            if request.passed else request)
         return records
 
 
