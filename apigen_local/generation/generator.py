@@ -10,7 +10,7 @@ from typing import Any
 from ..model.bounds import SchemaBounds, bound_schema
 from ..model.local import Completion, LocalModel
 from ..types import Tool
-from .prompts import Message, generation_messages, request_messages
+from .prompts import Message, generation_messages, request_messages, unanswerable_messages
 from .sampling import GenerationRequest
 
 
@@ -71,8 +71,9 @@ def request_schema(bounds: SchemaBounds) -> dict[str, Any]:
 
 
 def as_generation(request: GenerationRequest, completion: Completion) -> Completion:
-    """Calls-first: the model's request joined with the drawn calls, in the query-first output form,
-    so the format check reads both modes alike. An unreadable request is kept as it came."""
+    """Calls-first: the model's request joined with the drawn calls (none for an irrelevance row it
+    wrote), in the query-first output form, so the format check reads every mode alike. An
+    unreadable request is kept as it came."""
     try:
         query = json.loads(completion.text)["query"]
     except (ValueError, KeyError, TypeError):
@@ -97,14 +98,17 @@ class Generator:
 
     def schema(self, request: GenerationRequest) -> dict[str, Any]:
         """The output schema for ``request``."""
-        if request.calls:
+        if request.writes_request_only:
             return request_schema(self.bounds)
         return output_schema(request.tools, min_calls=request.min_calls,
                              max_calls=request.max_calls, bounds=self.bounds,
                              answers_first=self.answers_first)
 
     def messages(self, request: GenerationRequest) -> list[Message]:
-        """The prompt for ``request``: the calls-first one when its calls are already drawn."""
+        """The prompt for ``request``: the calls-first one when its calls are already drawn, the
+        irrelevance one when it has none."""
+        if request.irrelevance == "written":
+            return unanswerable_messages(request)
         if request.calls:
             return request_messages(request)
         return generation_messages(request, answers_first=self.answers_first)
@@ -124,7 +128,7 @@ class Generator:
             max_tokens=self.max_tokens, temperature=self.temperature,
             seeds=[r.sample_seed for r in requests], batch=batch, on_done=on_done,
         )
-        return [as_generation(r, c) if r.calls else c for r, c in zip(requests, completions, strict=True)]
+        return [as_generation(r, c) if r.writes_request_only else c for r, c in zip(requests, completions, strict=True)]
 
     def generate(self, request: GenerationRequest) -> Completion:
         """One constrained completion for ``request``."""
@@ -132,4 +136,4 @@ class Generator:
             self.messages(request), self.schema(request), max_tokens=self.max_tokens,
             temperature=self.temperature, seed=request.sample_seed,
         )
-        return as_generation(request, completion) if request.calls else completion
+        return as_generation(request, completion) if request.writes_request_only else completion

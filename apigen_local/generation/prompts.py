@@ -155,6 +155,33 @@ def _request_task(tools: Sequence[Tool], calls: Sequence[FunctionCall]) -> str:
             "Write the user's message that asks for exactly these calls. Reply with the JSON only.")
 
 
+UNANSWERABLE_SYSTEM = """\
+You write training data for function-calling assistants. You are given some functions. Write a \
+message a real user might type to an assistant that none of these functions can do, as JSON.
+
+Rules:
+- The message is a question or an instruction to the assistant, in plain, natural English.
+- It asks for something useful that no given function does, not even in part.
+- It never names the functions."""
+
+
+def _unanswerable_task(tools: Sequence[Tool]) -> str:
+    return (f"Functions:\n{describe_tools(tools)}\n\n"
+            "Write a user's message that none of these functions can do. Reply with the JSON only.")
+
+
+def unanswerable_messages(request: GenerationRequest) -> list[Message]:
+    """Irrelevance rows the model writes: the chat messages that ask for a request none of
+    ``request.tools`` can serve. Each few-shot example shows the same functions and, as the reply,
+    a seed row's request for other functions (the sampler picks examples that call none of them)."""
+    messages: list[Message] = [{"role": "system", "content": UNANSWERABLE_SYSTEM}]
+    for example in request.examples:
+        messages += [{"role": "user", "content": _unanswerable_task(request.tools)},
+                     {"role": "assistant", "content": json.dumps({"query": example.query}, ensure_ascii=False)}]
+    messages.append({"role": "user", "content": _unanswerable_task(request.tools)})
+    return messages
+
+
 def request_messages(request: GenerationRequest) -> list[Message]:
     """Calls-first: the chat messages that ask the model for the request ``request.calls`` answer.
 

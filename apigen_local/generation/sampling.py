@@ -64,6 +64,9 @@ class FewShotExample(BaseModel):
         return {call.get("name") for call in calls if isinstance(call, dict)} if isinstance(calls, list) else set()
 
 
+IrrelevanceSource = Literal["derived", "written"]
+
+
 class GenerationRequest(BaseModel):
     """Everything sampled for one row; the prompt is a pure function of it."""
 
@@ -75,7 +78,14 @@ class GenerationRequest(BaseModel):
     min_calls: int
     max_calls: int
     calls: list[FunctionCall] = Field(default_factory=list)  # calls-first: the calls the request must ask for
-    irrelevance: bool = False  # the row becomes a no-call row once it passes (generate --irrelevance)
+    # generate --irrelevance: "derived", a row whose called functions leave the offered tools once
+    # it passes; "written", a request the model writes for tools that cannot serve it
+    irrelevance: IrrelevanceSource | None = None
+
+    @property
+    def writes_request_only(self) -> bool:
+        """True when the model writes only the request: its calls are drawn (calls-first), or it has none."""
+        return bool(self.calls) or self.irrelevance == "written"
 
     @property
     def sample_seed(self) -> int:
@@ -190,10 +200,12 @@ class RequestSampler:
         rng = _row_random(self.seed, index, "sample")
         names = list(self.styles)
         style: QueryStyle = rng.choices(names, weights=[self.styles[n] for n in names])[0]
-        irrelevance = self.is_irrelevance(index)
-        if irrelevance:  # one call among several tools: taking its function out leaves others
+        irrelevance: IrrelevanceSource | None = None
+        if self.is_irrelevance(index):  # one call among several tools: taking its function out leaves others
             style = "multiple"
+            irrelevance = "written" if _row_random(self.seed, index, "irrelevance source").random() < 0.5 else "derived"
         plan = STYLE_PLANS[style]
+        min_calls, max_calls = (0, 0) if irrelevance == "written" else (plan.min_calls, plan.max_calls)
         n_tools = min(rng.randint(plan.min_tools, plan.max_tools), len(self.tools))
         offered = rng.sample(self.tools, n_tools)
         # as in APIGen, examples show other functions than the offered ones, so a weak model
@@ -207,7 +219,7 @@ class RequestSampler:
         others = [e for e in order if not e.functions & offered_names] or order
         examples = others[:self.n_examples]
         calls: list[FunctionCall] = []
-        if self.mode == "calls_first":
+        if self.mode == "calls_first" and irrelevance != "written":
             calls = sample_calls(_row_random(self.seed, index, "calls"), style, offered, self.pools,
                                  plan.min_calls, plan.max_calls)
             # the calls are given, so nothing can be copied from a seed row that calls the same
@@ -221,8 +233,8 @@ class RequestSampler:
             style=style,
             tools=offered,
             examples=examples,
-            min_calls=plan.min_calls,
-            max_calls=plan.max_calls,
+            min_calls=min_calls,
+            max_calls=max_calls,
             calls=calls,
             irrelevance=irrelevance,
         )
