@@ -207,3 +207,17 @@ def test_cli_export_bfcl_needs_a_folder_and_prints_what_it_wrote(tmp_path: Path,
     assert cli.main(["export", str(tmp_path / "run"), "--format", "bfcl", "--out", str(tmp_path / "out")]) == 0
     assert "wrote 1 BFCL entries" in capsys.readouterr().out
     assert (tmp_path / "out" / "apigen_simple.json").is_file()
+
+
+def test_a_date_or_time_may_be_written_as_grounding_reads_it() -> None:
+    book = Tool(name="book", description="Book a table.", parameters={
+        "type": "object", "required": ["day", "at"],
+        "properties": {"day": {"type": "string"}, "at": {"type": "string"}}})
+    record = _accepted(1, [book], [("book", {"day": "2024-03-05", "at": "19:30"})])
+    truth = ground_truth(record)
+    assert truth == [{"book": {"day": ["2024-03-05", "03/05/2024", "March 5, 2024"], "at": ["19:30", "7:30 PM"]}}]
+    function = [bfcl_function(book)]
+    for day, at in (("March 5, 2024", "7:30 pm"), ("03/05/2024", "19:30")):
+        assert check(function, [{"book": {"day": day, "at": at}}], truth, "simple").valid
+    assert check(function, [{"book": {"day": "March 6, 2024", "at": "19:30"}}], truth, "simple").error_type \
+        == checker.STRING_VALUE

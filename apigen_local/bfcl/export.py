@@ -12,9 +12,11 @@ files per BFCL category, laid out as BFCL lays out its own data:
   and several calls ``parallel_multiple``; no call ``irrelevance``.
 - **Functions** in BFCL's dialect: ``"type": "dict"`` parameters, ``float`` for JSON Schema's
   number, ``any`` for a type BFCL cannot name (a union or none).
-- **Ground truth.** Each value the row's call gives is the one allowed value of its parameter; an
-  optional parameter the call gives at its documented default may also be left out (``""``), and
-  one the call leaves out is allowed to be left out or given at its default. Objects and lists of
+- **Ground truth.** Each value the row's call gives is an allowed value of its parameter, with the
+  other ways of writing it that grounding reads as the same (a date, a clock time; BFCL's own
+  comparison already ignores case, spaces and ``,./-_*^``); an optional parameter the call gives
+  at its documented default may also be left out (``""``), and one the call leaves out is allowed
+  to be left out or given at its default. Objects and lists of
   objects are written key by key, as BFCL writes them.
 - **Self-check.** Every entry is checked against its own ground truth by
   :func:`apigen_local.bfcl.checker.check` with the category's rules, as if a model had answered
@@ -23,7 +25,9 @@ files per BFCL category, laid out as BFCL lays out its own data:
 
 from __future__ import annotations
 
+import calendar
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -91,7 +95,7 @@ def ground_truth(record: Record) -> list[dict[str, dict[str, list[Any]]]]:
         required = set(schema.get("required", []))
         allowed: dict[str, list[Any]] = {}
         for name, value in call.arguments.items():
-            allowed[name] = [_allowed(value, bfcl_schema(properties.get(name, {})))]
+            allowed[name] = [_allowed(value, bfcl_schema(properties.get(name, {}))), *written_forms(value)]
             default = properties.get(name, {}).get("default", _NONE)
             if name not in required and default is not _NONE and default == value:
                 allowed[name].append("")
@@ -105,6 +109,27 @@ def ground_truth(record: Record) -> list[dict[str, dict[str, list[Any]]]]:
 
 
 _NONE = object()
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_CLOCK = re.compile(r"(\d{2}):(\d{2})")
+
+
+def written_forms(value: Any) -> list[str]:
+    """Other ways of writing a date or a clock time that grounding reads as the same value
+    (``2024-03-05``: ``03/05/2024``, ``March 5, 2024``; ``14:30``: ``2:30 PM``), which BFCL's
+    string comparison would otherwise count as different."""
+    if not isinstance(value, str):
+        return []
+    date = _ISO_DATE.fullmatch(value.strip())
+    if date:
+        year, month, day = (int(part) for part in date.groups())
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return [f"{month:02d}/{day:02d}/{year}", f"{calendar.month_name[month]} {day}, {year}"]
+    clock = _CLOCK.fullmatch(value.strip())
+    if clock:
+        hour, minute = int(clock[1]), int(clock[2])
+        if hour < 24 and minute < 60:
+            return [f"{(hour - 1) % 12 + 1}:{minute:02d} {'AM' if hour < 12 else 'PM'}"]
+    return []
 
 
 def _allowed(value: Any, schema: dict[str, Any]) -> Any:
