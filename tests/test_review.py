@@ -166,6 +166,15 @@ def test_each_value_shows_the_rule_that_grounds_it_and_where_the_request_states_
     assert view.called == ["convert"] and '"enum"' in view.tools[0].parameters
 
 
+def test_an_irrelevance_row_names_the_functions_taken_out_of_its_tools() -> None:
+    tool = Tool(name="slugify", description="Make a slug.")
+    record = Record(id=1, seed=0, style="irrelevance", tools=[tool], query="How many balls fit in a box?",
+                    irrelevant_to=[FunctionCall(name="permutation_count", arguments={"n": 3})],
+                    format_check=CheckResult.ok())
+    view = review_row(record)
+    assert view.calls == [] and view.removed == ["permutation_count"] and [t.name for t in view.tools] == ["slugify"]
+
+
 def test_a_value_is_found_where_the_request_writes_it_glued_to_a_unit() -> None:
     tool = Tool(name="convert", description="Convert a length.")
     query = "How many units are there in 10.0mm, or 14 m?"

@@ -69,6 +69,7 @@ class ReviewRow(BaseModel):
     calls: list[CallView]
     thought: str = ""
     called: list[str] = Field(default_factory=list)  # the functions the calls name, once each
+    removed: list[str] = Field(default_factory=list)  # irrelevance rows: the functions taken out of the tools
 
 
 def sample_rows(records: Iterable[Record], *, size: int, seed: int, accepted: bool = True) -> list[Record]:
@@ -106,6 +107,7 @@ def review_row(record: Record, grounding_mode: GroundingMode = "strict") -> Revi
         tools=[ToolView(name=t.name, description=t.description, parameters=json.dumps(t.parameters, indent=1))
                for t in record.tools],
         calls=calls, called=sorted({call.name for call in record.answers}),
+        removed=sorted({call.name for call in record.irrelevant_to}),
     )
 
 

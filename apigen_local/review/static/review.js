@@ -89,7 +89,10 @@ function queryWithMarks(row) {
 }
 
 function callTable(row) {
-  if (!row.calls.length) return el("p", { class: "muted", text: "No calls: the answer is to call nothing." });
+  if (!row.calls.length) {
+    const removed = row.removed.length ? " Taken out of the offered tools: " + row.removed.join(", ") + "." : "";
+    return el("p", { class: "muted", id: "no-call", text: "No calls: the answer is to call nothing." + removed });
+  }
   return row.calls.map((c, index) => {
     const body = el("tbody");
     c.arguments.forEach((a) => {
