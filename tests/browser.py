@@ -175,12 +175,13 @@ class Page:
                 raise TimeoutError(f"never true: {expression}")
             time.sleep(0.05)
 
-    def press(self, key: str) -> None:
-        """Type one key as a person would (keydown, then keyup)."""
+    def press(self, key: str, *, repeat: bool = False) -> None:
+        """Type one key as a person would (keydown, then keyup); ``repeat`` sends it as a held
+        key's repeats are sent."""
         base = {"key": key, "code": f"Key{key.upper()}" if key.isalpha() and len(key) == 1 else key}
         if len(key) == 1:
             base["text"] = key
-        self.call("Input.dispatchKeyEvent", {"type": "keyDown", **base})
+        self.call("Input.dispatchKeyEvent", {"type": "keyDown", "autoRepeat": repeat, **base})
         self.call("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": base["code"]})
 
     def errors(self) -> list[str]:

@@ -175,6 +175,14 @@ def test_an_irrelevance_row_names_the_functions_taken_out_of_its_tools() -> None
     assert view.calls == [] and view.removed == ["permutation_count"] and [t.name for t in view.tools] == ["slugify"]
 
 
+def test_highlight_positions_count_as_the_page_does() -> None:
+    query = "🎉🎉 weather in Paris"
+    record = Record(id=1, seed=0, style="simple", tools=[Tool(name="w", description="Weather.")], query=query,
+                    answers=[FunctionCall(name="w", arguments={"city": "Paris"})], format_check=CheckResult.ok())
+    start, end = review_row(record).calls[0].arguments[0].evidence[0].span or (0, 0)
+    assert query.encode("utf-16-le")[2 * start:2 * end].decode("utf-16-le") == "Paris"  # JavaScript's units
+
+
 def test_a_value_is_found_where_the_request_writes_it_glued_to_a_unit() -> None:
     tool = Tool(name="convert", description="Convert a length.")
     query = "How many units are there in 10.0mm, or 14 m?"
@@ -203,6 +211,14 @@ def test_a_run_being_written_refuses_a_second_writer_and_the_review_says_so(run_
     with pytest.raises(ConfigError, match="other settings"):  # the lock is free; the settings differ
         RunFiles(run_dir).open({"library": "other.py"})
     assert ReviewSession(run_dir).state()["being_written"] is False  # a refused open lets go too
+
+
+def test_a_lock_that_cannot_be_taken_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / ".lock").mkdir()  # a folder where the lock file goes
+    with pytest.raises(ConfigError, match="cannot lock"):
+        RunFiles(tmp_path / "run").open({"run": 1})
+    assert RunFiles(tmp_path / "run").being_written() is False
 
 
 def test_the_session_reads_rows_appended_while_it_is_open(tmp_path: Path) -> None:
@@ -279,7 +295,8 @@ def test_labels_are_saved_and_bad_ones_refused_with_a_reason(server: ReviewServe
     status, state = _post_label(server, {"row": 7, "label": "correct"})
     assert status == 200 and state["labels"]["7"] == {"label": "correct", "error_class": None, "reviewer": "ana"}
     assert state["figures"]["precision"]["text"].startswith("100.0 % (1/1")
-    assert _post_label(server, {"row": 8, "label": "wrong"})[1]["error"].startswith("a wrong row needs an error class")
+    assert _post_label(server, {"row": 8, "label": "wrong"})[1]["error"].startswith(
+        "the label was not saved: a wrong row needs an error class")
     assert _post_label(server, {"row": 8, "label": "wrong", "error_class": "rude"})[0] == 400
     assert "not in this run" in _post_label(server, {"row": 12345, "label": "correct"})[1]["error"]
     assert _post_label(server, {"row": 8, "label": "maybe"})[0] == 400
@@ -290,6 +307,8 @@ def test_labels_are_saved_and_bad_ones_refused_with_a_reason(server: ReviewServe
 def test_requests_from_other_sites_and_names_are_refused(server: ReviewServer, run_dir: Path) -> None:
     assert _request(server.url + "api/state", headers={"Host": "evil.example"})[0] == 403  # DNS rebinding
     assert _post_label(server, {"row": 7, "label": "correct"}, Origin="http://evil.example")[0] == 403
+    assert _post_label(server, {"row": 7, "label": "correct"}, Origin="null")[0] == 403  # a sandboxed frame
+    assert _post_label(server, {"row": 7, "label": "correct"}, Host="evil.example")[0] == 403
     text = _request(server.url + "api/label", data=b'{"row": 7, "label": "correct"}',
                     headers={"Content-Type": "text/plain"})  # a form or no-cors fetch from another site
     assert text[0] == 415
@@ -314,6 +333,10 @@ def test_a_taken_port_and_a_folder_that_is_no_run_are_one_line_each(run_dir: Pat
     out = capsys.readouterr().err
     assert "is not a run directory (no records.jsonl or run.json)" in out and "Traceback" not in out
     assert cli.main(["review", str(run_dir), "--sample", "0"]) == 2
+    assert "--sample must be at least 1, not 0" in capsys.readouterr().err
+    for port in ("70000", "-1"):
+        assert cli.main(["review", str(run_dir), "--port", port]) == 2
+        assert f"--port must be 0 to 65535, not {port}" in capsys.readouterr().err
 
 
 def test_the_command_serves_until_ctrl_c_and_keeps_the_labels(run_dir: Path) -> None:
@@ -399,8 +422,7 @@ def _press_and_wait(page: Page, keys: str, events_before: int, path: Path) -> No
     while (len(path.read_text().splitlines()) if path.exists() else 0) < events_before + 1:
         assert time.monotonic() < deadline, f"no label written after {keys!r}"
         time.sleep(0.05)
-    page.wait_until("!document.querySelector('#classes:not([hidden])')")
-    time.sleep(0.2)  # the answer to the POST renders
+    page.wait_until("!document.querySelector('#classes:not([hidden])') && !busy && applied === issued")
 
 
 def test_label_with_the_keyboard_undo_and_reload(browser: Chromium, tmp_path: Path) -> None:
@@ -445,6 +467,11 @@ def test_label_with_the_keyboard_undo_and_reload(browser: Chromium, tmp_path: Pa
         server.shutdown()
 
 
+def _show_row(page: Page, row: int) -> None:
+    page.evaluate(f"document.querySelector('#sample li[data-id=\"{row}\"]').click()")
+    page.wait_until(f"document.querySelector('article.row').dataset.id === '{row}'")
+
+
 def test_two_pages_at_once_lose_no_label(browser: Chromium, tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", known_records())
     path = labels_path(run)
@@ -454,19 +481,36 @@ def test_two_pages_at_once_lose_no_label(browser: Chromium, tmp_path: Path) -> N
         for page in pages:
             page.open(server.url)
             page.wait_until("!!document.querySelector('article.row')")
-        written = 0
-        for key in "yyyyy":  # alternate tabs; each labels the row it shows
-            for page in pages:
-                _press_and_wait(page, key, written, path)
-                written += 1
-        events = path.read_text().splitlines()
-        assert len(events) == 10 and all(json.loads(line)["label"] == "correct" for line in events)
-        assert len(read_labels(path).current) == 5
+        order = [row for row, _ in _shown(pages[0])["marks"]]
+        plan = [(0, order[0], "y"), (1, order[1], "n2"), (0, order[2], "n8"), (1, order[3], "y"), (0, order[4], "s")]
+        for written, (tab, row, keys) in enumerate(plan):  # the tabs take turns, each on its own row
+            _show_row(pages[tab], row)
+            _press_and_wait(pages[tab], keys, written, path)
+        expected = {order[0]: ("correct", None), order[1]: ("wrong", ERROR_CLASSES[1]),
+                    order[2]: ("wrong", ERROR_CLASSES[7]), order[3]: ("correct", None), order[4]: ("skip", None)}
+        assert {row: (lab.label, lab.error_class) for row, lab in read_labels(path).current.items()} == expected
+        assert len(path.read_text().splitlines()) == 5
         for page in pages:
             page.reload()
             page.wait_until("!!document.querySelector('article.row')")
-            assert _shown(page)["progress"] == "5 / 5" and _shown(page)["precision"].startswith("100.0 % (5/5")
+            assert _shown(page)["progress"] == "5 / 5" and _shown(page)["precision"].startswith("50.0 % (2/4")
             assert page.errors() == []
+        server.shutdown()
+
+
+def test_a_held_key_labels_once(browser: Chromium, tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", known_records())
+    path = labels_path(run)
+    with ReviewServer(ReviewSession(run, size=5), 0) as server:
+        server.start()
+        page = browser.first
+        page.open(server.url)
+        page.wait_until("!!document.querySelector('article.row')")
+        _press_and_wait(page, "y", 0, path)
+        for _ in range(5):  # what a held key sends after its first press
+            page.press("y", repeat=True)
+        page.wait_until("!busy && applied === issued")
+        assert len(path.read_text().splitlines()) == 1 and _shown(page)["progress"] == "1 / 5"
         server.shutdown()
 
 
@@ -482,9 +526,16 @@ def test_a_run_still_being_written_is_said_on_the_page(browser: Chromium, tmp_pa
                                    "document.querySelector('.notice.warn').textContent")
             assert "still being written (0 rows so far)" in note
             assert "No accepted rows are written yet" in page.evaluate("document.getElementById('current').textContent")
-            for record in known_records():
+            records = known_records()
+            for record in records[:10]:  # rows 7, 8, 9 accepted so far
                 files.append(record)
-            page.wait_until("document.querySelectorAll('#sample li').length === 5")  # it looks again by itself
+            page.wait_until("document.querySelectorAll('#sample li').length === 3")  # it looks again by itself
+            shown = _shown(page)["marks"][-1][0]  # seed 0 orders the rows 7, 9, 8: show 8
+            _show_row(page, shown)
+            for record in records[10:]:  # rows 10 and 11 join the sample: 7, 9, 11, 8, 10
+                files.append(record)
+            page.wait_until("document.querySelectorAll('#sample li').length === 5")
+            assert _shown(page)["row"] == shown  # the row being read stays on screen
             assert page.errors() == []
             server.shutdown()
     finally:
@@ -496,16 +547,20 @@ def test_the_page_renders_untrusted_text_as_text(browser: Chromium, tmp_path: Pa
     records = known_records()
     target = next(r for r in records if r.accepted)
     target.query = hostile + " combine 2 and 3"
+    target.tools = [Tool(name=t.name, description=hostile, parameters=t.parameters) for t in target.tools]
+    target.answers[0].arguments["a"] = hostile
     target.execution_result = [CallResult(name="add", ok=True, result=hostile)]
+    target.thought = hostile
     run = make_run(tmp_path / "run", records)
     with ReviewServer(ReviewSession(run, size=1, seed=_seed_picking(records, target.id)), 0) as server:
         server.start()
         page = browser.first
         page.open(server.url)
         page.wait_until("!!document.querySelector('article.row')")
-        assert page.evaluate("document.title") != "owned"
-        assert page.evaluate("document.querySelectorAll('article.row img, article.row script').length") == 0
-        assert hostile in page.evaluate("document.getElementById('query').textContent")
+        assert page.evaluate("document.querySelectorAll('img, script:not([src])').length") == 0
+        text = page.evaluate("document.querySelector('article.row').textContent")
+        assert text.count(hostile) == 4  # the query, the judge's thought, both tool descriptions: as text
+        assert text.count(json.dumps(hostile)) == 2  # the argument and the result, as JSON text
         assert [url for url in page.requests() if not url.startswith(server.url)] == []
         server.shutdown()
 

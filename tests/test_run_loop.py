@@ -195,3 +195,20 @@ def test_a_resume_with_another_model_is_refused_before_anything_is_written(tmp_p
         FakeGenerate(out, other, FakeBackend(FakeWorker(TOOL))).run()
     assert (out / "records.jsonl").read_bytes() == before
     assert json.loads((out / "run.json").read_text())["model"] == {"file": "fake.gguf", "bytes": 64}
+
+
+def test_the_folder_stays_held_until_its_stats_and_report_are_written(tmp_path: Path, fake_model: Path,
+                                                                      monkeypatch) -> None:
+    import apigen_local.run.job as job
+    from apigen_local.run.files import RunFiles
+
+    held: list[bool] = []
+    write = job.write_report_or_warn
+
+    def watched(run_dir, **options):  # the review rewrites the report only when the folder is free
+        held.append(RunFiles(run_dir).being_written())
+        return write(run_dir, **options)
+
+    monkeypatch.setattr(job, "write_report_or_warn", watched)
+    _generate(tmp_path / "out", fake_model)
+    assert held == [True] and not RunFiles(tmp_path / "out").being_written()

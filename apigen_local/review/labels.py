@@ -98,7 +98,9 @@ def append_labels(path: str | Path, labels: Iterable[ReviewLabel]) -> None:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn last line stays one bad line
             text = "\n" + text
-        os.write(fd, text.encode("utf-8"))
+        data = text.encode("utf-8")
+        while data:  # a write may take only part of it
+            data = data[os.write(fd, data):]
         os.fsync(fd)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -32,7 +32,7 @@ class ValueView(BaseModel):
     path: str
     value: str  # as JSON
     rule: str | None
-    span: tuple[int, int] | None = None  # where the query writes it, when it does literally
+    span: tuple[int, int] | None = None  # where the query writes it (UTF-16 positions, as JS counts)
 
 
 class ArgumentView(BaseModel):
@@ -113,7 +113,13 @@ def review_row(record: Record, grounding_mode: GroundingMode = "strict") -> Revi
 
 def _value_view(path: str, value: Any, rule: str | None, query: str) -> ValueView:
     found = next((span for text in _literals(value) if (span := _find(text, query))), None)
-    return ValueView(path=path, value=_cut(json_text(value)), rule=rule, span=found)
+    span = (_utf16(query[:found[0]]), _utf16(query[:found[1]])) if found else None
+    return ValueView(path=path, value=_cut(json_text(value)), rule=rule, span=span)
+
+
+def _utf16(text: str) -> int:
+    """The length of ``text`` in UTF-16 code units, as the page's JavaScript counts string positions."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _literals(value: Any) -> list[str]:

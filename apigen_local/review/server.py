@@ -6,7 +6,8 @@ Protocol:
   ``204`` for the ``/favicon.ico`` browsers ask for);
 - ``GET /api/state`` the sample, the labels and the figures (:meth:`ReviewSession.state`);
 - ``POST /api/label`` with a JSON :class:`~apigen_local.review.session.LabelRequest`: records it
-  (fsynced) and answers the new state; a bad label is ``400`` with ``{"error": "..."}``.
+  (fsynced) and answers the new state; a bad label is ``400`` with ``{"error": "..."}`` saying
+  whether the label was saved.
 
 Since a page on another site can send requests to 127.0.0.1, every request must name this
 server in its ``Host`` header (against DNS rebinding), a ``POST`` must be ``application/json``
@@ -55,6 +56,8 @@ class ReviewServer(ThreadingHTTPServer):
                  on_label: Callable[[], None] | None = None) -> None:
         self.session = session
         self.on_label = on_label
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"--port must be 0 to 65535, not {port}")
         try:
             super().__init__((HOST, port), _Handler)
         except OSError as exc:
@@ -119,13 +122,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         body = self.rfile.read(length)
 
-        def save() -> dict[str, Any]:
-            state = self.server.session.label(body)
-            if self.server.on_label is not None:
-                self.server.on_label()
-            return state
+        try:
+            self.server.session.label(body)
+        except ApigenError as exc:
+            self._error(HTTPStatus.BAD_REQUEST, f"the label was not saved: {exc}")
+            return
+        if self.server.on_label is not None:
+            self.server.on_label()
 
-        self._answer_json(save)
+        def saved_state() -> dict[str, Any]:
+            try:
+                return self.server.session.state()
+            except ApigenError as exc:
+                raise ConfigError(f"the label is saved, but the page could not be brought up to date ({exc}): "
+                                  "reload it") from exc
+
+        self._answer_json(saved_state)
 
     def _host_allowed(self) -> bool:
         host = self.headers.get("Host", "")

@@ -90,8 +90,8 @@ class ReviewSession:
             "figures": _figures_view(figures),
         }
 
-    def label(self, body: bytes) -> dict[str, Any]:
-        """Record the page's label (JSON ``body``) and return the new state."""
+    def label(self, body: bytes) -> None:
+        """Record the page's label (JSON ``body``), fsynced; a bad one is a ConfigError saying why."""
         try:
             request = LabelRequest.model_validate_json(body)
         except ValidationError as exc:
@@ -104,7 +104,6 @@ class ReviewSession:
         error_class = request.error_class if request.label == "wrong" else None
         append_labels(self.labels_file, [ReviewLabel(row=record.id, label=request.label, error_class=error_class,
                                                      accepted=record.accepted, reviewer=self.reviewer)])
-        return self.state()
 
 
 def _figures_view(figures: ReviewFigures) -> dict[str, Any]:

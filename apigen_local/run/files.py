@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -157,27 +158,39 @@ class RunFiles:
         handle.flush()
         os.fsync(handle.fileno())
 
-    def close(self) -> None:
-        """Close the open files and let go of the directory."""
+    def close_files(self) -> None:
+        """Close the open files; the directory stays held (the run still writes its stats and
+        report) until :meth:`close`."""
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
+
+    def close(self) -> None:
+        """Close the open files and let go of the directory."""
+        self.close_files()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing releases the lock
             self._lock_fd = None
 
     def _take_lock(self) -> None:
-        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ConfigError(f"cannot lock {self.lock}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             raise ConfigError(f"another run is writing to {self.dir}: wait for it to end, or use another "
                               "--out directory") from None
+        except OSError as exc:  # a file system without locks (some network mounts)
+            os.close(fd)
+            raise ConfigError(f"cannot lock {self.lock} ({exc.strerror or exc}): use an --out directory on a "
+                              "local disk") from None
         self._lock_fd = fd
 
     def being_written(self) -> bool:
-        """True while a run (in any process) holds the directory."""
+        """True while a run (in any process) holds the directory; False when that cannot be told."""
         try:
             fd = os.open(self.lock, os.O_RDONLY)
         except OSError:
@@ -187,6 +200,8 @@ class RunFiles:
             return False
         except BlockingIOError:
             return True
+        except OSError:
+            return False
         finally:
             os.close(fd)
 
@@ -282,9 +297,15 @@ def _line(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False) + "\n"
 
 
+def partial_path(path: Path) -> Path:
+    """A temporary name beside ``path`` of this process and thread alone, so two writers of one
+    file (a run and a review rewriting the report) never write into each other's temporary file."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a fsync'd temporary file, so a crash never leaves half a file."""
-    partial = path.with_suffix(path.suffix + ".partial")
+    partial = partial_path(path)
     with open(partial, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()

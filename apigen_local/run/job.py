@@ -23,7 +23,7 @@ from ..review.precision import run_review
 from ..types import Record
 from .backends.base import Batch, ExecutionBackend
 from .calibration import Calibration
-from .files import RunFiles
+from .files import RunFiles, write_atomic
 from .labels import LabelReport
 from .report import write_report_or_warn
 from .stats import RunStats, compute_stats
@@ -119,12 +119,15 @@ class Job(ABC):
                     for finished in backend.run(chain([first], batches), self):
                         self._write(finished, backend, records)
         finally:
-            self.files.close()
-            stats = write_stats(self.files, records, previous_wall + time.perf_counter() - started,
-                                model_idle_seconds=backend.idle_seconds,
-                                rows_per_worker=dict(backend.rows_per_worker),
-                                calibration=self.calibration, labelled=self.labelled)
-            write_report_or_warn(self.files.dir, records=records)
+            self.files.close_files()
+            try:  # the directory stays held until its stats and report are written too
+                stats = write_stats(self.files, records, previous_wall + time.perf_counter() - started,
+                                    model_idle_seconds=backend.idle_seconds,
+                                    rows_per_worker=dict(backend.rows_per_worker),
+                                    calibration=self.calibration, labelled=self.labelled)
+                write_report_or_warn(self.files.dir, records=records)
+            finally:
+                self.files.close()
         return DatasetResult(
             out_dir=self.files.dir, dataset_path=self.files.dataset, records_path=self.files.records,
             rejected_path=self.files.rejected, stats_path=self.files.stats, resumed_rows=len(done),
@@ -171,5 +174,5 @@ def write_stats(files: RunFiles, records: Sequence[Record], wall_seconds: float,
     reviewed = run_review(files.dir, records) if files.dir.is_dir() else None
     stats.reviewed = reviewed.summary() if reviewed is not None else None
     if files.dir.is_dir():
-        files.stats.write_text(stats.model_dump_json(indent=2))
+        write_atomic(files.stats, stats.model_dump_json(indent=2))
     return stats

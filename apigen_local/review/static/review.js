@@ -22,8 +22,11 @@ const RULES = {
 const POLL_MS = 3000;
 
 let state = null;
-let current = 0;          // index into state.rows
+let currentId = null;     // id of the row on screen: the sample can change around it while a run writes
 let choosing = false;     // the error-class list is open
+let busy = false;         // a label is being saved: keys that label wait for its answer
+let issued = 0;           // requests sent, and the newest whose answer was applied: an older answer
+let applied = 0;          // arriving late never overwrites a newer state
 const undoStack = [];     // [{row, previous: {label, error_class} | null}] of this tab's labels
 
 function el(tag, props, ...children) {
@@ -45,6 +48,15 @@ function labelOf(row) {
   return state.labels[String(row.id)] || null;
 }
 
+function currentIndex() {
+  const index = state.rows.findIndex((row) => row.id === currentId);
+  return index >= 0 ? index : 0;
+}
+
+function show(index) {
+  currentId = state.rows.length ? state.rows[(index + state.rows.length) % state.rows.length].id : null;
+}
+
 function firstUnlabelled(from) {
   const rows = state.rows;
   for (let step = 0; step < rows.length; step += 1) {
@@ -55,6 +67,7 @@ function firstUnlabelled(from) {
 }
 
 async function call(method, path, body) {
+  const sequence = ++issued;
   const response = await fetch(path, {
     method,
     headers: body ? { "Content-Type": "application/json" } : {},
@@ -62,7 +75,11 @@ async function call(method, path, body) {
   });
   const payload = await response.json();
   if (!response.ok) throw new Error(payload.error || response.statusText);
-  return payload;
+  if (sequence > applied) {  // the newest answer so far: it holds the newest state
+    applied = sequence;
+    state = payload;
+    if (currentId === null || !state.rows.some((row) => row.id === currentId)) show(Math.max(0, firstUnlabelled(0)));
+  }
 }
 
 function notice(text, kind) {
@@ -133,6 +150,7 @@ function renderCurrent() {
       : "This run has no " + state.kind + " rows to review." }));
     return;
   }
+  const current = currentIndex();
   const row = state.rows[current];
   const label = labelOf(row);
   const status = row.accepted ? el("span", { class: "badge", text: "accepted" })
@@ -153,12 +171,13 @@ function renderCurrent() {
 
 function renderSide() {
   const list = document.getElementById("sample");
+  const current = currentIndex();
   list.replaceChildren(...state.rows.map((row, index) => {
     const label = labelOf(row);
     const mark = !label ? "·" : label.label === "correct" ? "✓" : label.label === "wrong" ? "✗" : "–";
     const item = el("li", { class: (index === current ? "here " : "") + (label ? label.label : ""),
       "data-id": String(row.id) }, el("span", { class: "mark", text: mark }), " ", row.query.slice(0, 60));
-    item.addEventListener("click", () => { current = index; render(); });
+    item.addEventListener("click", () => { currentId = row.id; render(); });
     return item;
   }));
   [["styles", state.figures.styles], ["functions", state.figures.functions]].forEach(([id, groups]) => {
@@ -194,43 +213,47 @@ function render() {
 }
 
 async function refresh() {
-  state = await call("GET", "/api/state");
-  if (current >= state.rows.length) current = 0;
+  await call("GET", "/api/state");
   render();
 }
 
-async function send(row, label, errorClass, remember) {
-  const previous = labelOf(row);
+async function send(rowId, label, errorClass) {
+  busy = true;
   try {
-    state = await call("POST", "/api/label", { row: row.id, label, error_class: errorClass || null });
+    await call("POST", "/api/label", { row: rowId, label, error_class: errorClass || null });
+    return true;
   } catch (error) {
-    notice("The label was not saved: " + error.message, "error");
+    notice(error.message.charAt(0).toUpperCase() + error.message.slice(1), "error");
     return false;
+  } finally {
+    busy = false;
   }
-  if (remember) undoStack.push({ row: row.id, previous: previous && { ...previous } });
-  return true;
 }
 
 async function labelCurrent(label, errorClass) {
-  const row = state.rows[current];
-  if (!row) return;
-  if (await send(row, label, errorClass, true)) {
-    const next = firstUnlabelled((current + 1) % state.rows.length);
-    if (next >= 0) current = next;
-    render();
+  const row = state.rows[currentIndex()];
+  if (!row || busy) return;
+  const previous = labelOf(row);
+  if (await send(row.id, label, errorClass)) {
+    undoStack.push({ row: row.id, previous: previous && { ...previous } });
+    const index = state.rows.findIndex((r) => r.id === row.id);
+    const next = firstUnlabelled(((index >= 0 ? index : 0) + 1) % Math.max(1, state.rows.length));
+    if (next >= 0) show(next);
   }
+  render();
 }
 
 async function undo() {
+  if (busy) return;
   const last = undoStack.pop();
   if (!last) { notice("Nothing to undo in this page.", ""); return; }
-  const index = state.rows.findIndex((row) => row.id === last.row);
-  const row = index >= 0 ? state.rows[index] : { id: last.row };
   const previous = last.previous;
-  if (await send(row, previous ? previous.label : null, previous ? previous.error_class : null, false)) {
-    if (index >= 0) current = index;
-    render();
+  if (await send(last.row, previous ? previous.label : null, previous ? previous.error_class : null)) {
+    if (state.rows.some((row) => row.id === last.row)) currentId = last.row;
+  } else {
+    undoStack.push(last);  // not undone: it can be tried again
   }
+  render();
 }
 
 function openClasses() {
@@ -245,12 +268,16 @@ function closeClasses() {
 
 function move(step) {
   if (!state.rows.length) return;
-  current = (current + step + state.rows.length) % state.rows.length;
+  show(currentIndex() + step);
   render();
 }
 
 document.addEventListener("keydown", (event) => {
   if (!state || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.repeat) {  // a held key labels nothing: each label is one press
+    event.preventDefault();
+    return;
+  }
   const key = event.key;
   if (choosing) {
     const index = "123456789".indexOf(key);
@@ -275,15 +302,13 @@ document.addEventListener("keydown", (event) => {
 
 async function start() {
   await refresh();
-  current = Math.max(0, firstUnlabelled(0));
-  render();
   document.getElementById("class-list").replaceChildren(...state.classes.map((name, index) => {
     const item = el("li", {}, el("kbd", { text: String(index + 1) }), " ", name.replace(/_/g, " "));
     item.addEventListener("click", () => { closeClasses(); labelCurrent("wrong", name); });
     return item;
   }));
   setInterval(() => {
-    if (state && state.being_written && !choosing) refresh().catch(() => {});
+    if (state && state.being_written && !choosing && !busy) refresh().catch(() => {});
   }, POLL_MS);
 }
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from ...types import Record
+from ..files import partial_path
 from .data import REPORT_NAME, SAMPLE_ROWS, ReportData, build_report, digest_records, funnel
 from .page import render_html
 
@@ -32,11 +33,12 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
     data = build_report(run_dir, records=records, seed=seed)
     path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
     page = render_html(data)
-    partial = path.with_name(path.name + ".partial")
+    partial = partial_path(path)
     try:
         partial.write_text(page, encoding="utf-8")
         partial.replace(path)
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         raise ConfigError(f"cannot write the report to {path}: {exc.strerror or exc}") from exc
     return path
 
