@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..checks.grounding import GroundingMode, value_evidence
-from ..run.report.data import json_text, sample_key
+from ..run.report.data import call_outcome, cut_text, json_text, sample_key
 from ..types import Record
 
 TEXT_CHARS = 2_000  # longest text shown for one value or result
@@ -91,12 +91,7 @@ def review_row(record: Record, grounding_mode: GroundingMode = "strict") -> Revi
                                             for e in value_evidence(value, query, properties.get(name),
                                                                     mode=grounding_mode)])
                      for name, value in call.arguments.items()]
-        outcome = result = ""
-        if index < len(record.execution_result):
-            ran = record.execution_result[index]
-            outcome = "ok" if ran.ok else (ran.reason or "failed")
-            result = (json_text(ran.result) if ran.ok
-                      else ": ".join(p for p in (ran.error_type, ran.error_message) if p) or ran.stderr)
+        outcome, result = call_outcome(record, index)
         calls.append(CallView(name=call.name, arguments=arguments, outcome=outcome, result=_cut(result)))
     stage, reason = record.rejection or ("", "")
     check = getattr(record, f"{stage}_check", None) if stage else None
@@ -142,5 +137,6 @@ def _find(text: str, query: str) -> tuple[int, int] | None:
     return found.span() if found else None
 
 
-def _cut(text: str, limit: int = TEXT_CHARS) -> str:
-    return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
+def _cut(text: str) -> str:
+    """``text`` cut at the page's longer limit (the report's is shorter)."""
+    return cut_text(text, TEXT_CHARS)

@@ -259,7 +259,8 @@ def digest_records(records: Iterable[Record], *, seed: int = 0, samples: int = S
     )
 
 
-def _cut(text: str, limit: int = TEXT_CHARS) -> str:
+def cut_text(text: str, limit: int = TEXT_CHARS) -> str:
+    """``text``, cut at ``limit`` characters with a note of how much was left out."""
     return text if len(text) <= limit else text[:limit] + f"… [{len(text) - limit} more characters]"
 
 
@@ -270,32 +271,35 @@ def json_text(value: Any, *, indent: int | None = None) -> str:
         return repr(value)
 
 
+def call_outcome(record: Record, index: int) -> tuple[str, str]:
+    """What running call ``index`` of ``record`` gave: ``("ok", result as JSON)``, ``(failure reason,
+    the error)``, or ``("", "")`` for a call that did not run."""
+    if index >= len(record.execution_result):
+        return "", ""
+    ran = record.execution_result[index]
+    if ran.ok:
+        return "ok", json_text(ran.result)
+    return ran.reason or "failed", ": ".join(p for p in (ran.error_type, ran.error_message) if p) or ran.stderr
+
+
 def sample_row(record: Record) -> SampleRow:
     """How the report shows one record: query, calls with their results, and why it failed."""
-    results = record.execution_result
     calls = []
     for index, call in enumerate(record.answers):
-        outcome = result = ""
-        if index < len(results):
-            ran = results[index]
-            outcome = "ok" if ran.ok else (ran.reason or "failed")
-            if ran.ok:
-                result = json_text(ran.result)
-            else:
-                result = ": ".join(p for p in (ran.error_type, ran.error_message) if p) or ran.stderr
+        outcome, result = call_outcome(record, index)
         arguments = json_text(call.arguments)
         if len(arguments) > 100:  # long arguments: one per line
             arguments = json_text(call.arguments, indent=1)
-        calls.append(SampleCall(name=call.name, arguments=_cut(arguments),
-                                outcome=outcome, result=_cut(result)))
+        calls.append(SampleCall(name=call.name, arguments=cut_text(arguments),
+                                outcome=outcome, result=cut_text(result)))
     stage, reason = record.rejection or ("", "")
     check = getattr(record, f"{stage}_check", None) if stage else None
     return SampleRow(
         id=record.source_id if record.source_id is not None else record.id,
-        style=record.style, accepted=not stage, query=_cut(record.query) if record.query is not None else None,
-        calls=calls, stage=stage, reason=reason, detail=_cut(check.detail if check is not None else ""),
-        thought=_cut(record.thought),
-        raw_output=_cut(record.raw_output) if stage and not record.answers else "",
+        style=record.style, accepted=not stage, query=cut_text(record.query) if record.query is not None else None,
+        calls=calls, stage=stage, reason=reason, detail=cut_text(check.detail if check is not None else ""),
+        thought=cut_text(record.thought),
+        raw_output=cut_text(record.raw_output) if stage and not record.answers else "",
     )
 
 
