@@ -15,6 +15,14 @@ Stage = Literal["input", "format", "dedup", "grounding", "execution", "semantic"
 STAGE_ORDER: tuple[Stage, ...] = ("format", "dedup", "grounding", "execution", "semantic", "irrelevance")
 
 
+def query_style(n_tools: int, n_calls: int) -> QueryStyle:
+    """The APIGen query style of a row with ``n_tools`` offered tools and ``n_calls`` calls (one or
+    more of each): one or several tools, one or several calls."""
+    if n_tools > 1:
+        return "multiple" if n_calls == 1 else "parallel_multiple"
+    return "simple" if n_calls == 1 else "parallel"
+
+
 class Tool(BaseModel):
     """One callable function, described in JSON Schema (the OpenAI tool format's ``function``)."""
 

@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
 from ..run.files import row_id
-from ..types import Record, Tool
+from ..types import Record, Tool, query_style
 from .checker import check
 
 CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
@@ -55,11 +55,7 @@ class BfclExport(BaseModel):
 
 def category(record: Record) -> str:
     """The BFCL category of an accepted row."""
-    if not record.answers:
-        return "irrelevance"
-    several_tools, several_calls = len(record.tools) > 1, len(record.answers) > 1
-    return {(False, False): "simple", (True, False): "multiple", (False, True): "parallel",
-            (True, True): "parallel_multiple"}[(several_tools, several_calls)]
+    return query_style(len(record.tools), len(record.answers)) if record.answers else "irrelevance"
 
 
 def bfcl_function(tool: Tool) -> dict[str, Any]:

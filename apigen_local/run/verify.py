@@ -26,7 +26,7 @@ from ..model.files import find_model
 from ..model.local import LocalModel
 from ..tool_specs import normalize_tool
 from ..tools import load_library
-from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, Stage, Tool
+from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, Stage, Tool, query_style
 from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
 from .calibration import judge_calibration
@@ -112,9 +112,7 @@ def _style(n_tools: int, n_calls: int) -> QueryStyle | Literal["unknown"]:
     """The APIGen query style a row has: one or several offered tools, one or several calls."""
     if n_tools < 1 or n_calls < 1:
         return "unknown"
-    if n_tools == 1:
-        return "simple" if n_calls == 1 else "parallel"
-    return "multiple" if n_calls == 1 else "parallel_multiple"
+    return query_style(n_tools, n_calls)
 
 
 # --------------------------------------------------------------------------- the run
