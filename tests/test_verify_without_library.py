@@ -128,6 +128,23 @@ def test_bfcl_ground_truth_takes_the_first_allowed_value_at_every_depth(tmp_path
     assert parsed.answers == [{"name": "set_ac", "arguments": {"body": {"mode": "COOL", "temp": 20}, "power": True}}]
 
 
+def test_bfcl_keeps_a_required_parameter_that_may_also_be_empty(tmp_path: Path) -> None:
+    """BFCL writes ``[True, ""]`` for a required flag too (simple_python_17's ``formatted``): the
+    row's own spec says it is required, so it takes its first stated value instead of being dropped."""
+    spec = {"name": "set_ac", "description": "Set the air conditioner", "parameters": {
+        "type": "dict", "required": ["body", "formatted"], "properties": {
+            "formatted": {"type": "boolean"}, "note": {"type": "string"},
+            "body": {"type": "array", "items": {"type": "dict", "required": ["timer"], "properties": {
+                "mode": {"type": "string"}, "timer": {"type": "integer"}}}}}}}
+    row = {"id": "simple_17", "question": [[{"role": "user", "content": "Cool for 60 minutes"}]],
+           "function": [spec], "ground_truth": [{"set_ac": {
+               "body": [[{"mode": ["", "cool"], "timer": ["", 60]}]], "formatted": [True, ""], "note": ["", "hi"]}}]}
+    parsed = read_rows(_write(tmp_path / "rows.jsonl", [row]))[0]
+    assert parsed.answers == [{"name": "set_ac", "arguments": {"body": [{"timer": 60}], "formatted": True}}]
+    result = verify_dataset(tmp_path / "rows.jsonl", out_dir=tmp_path / "out", stages=["format"])
+    assert result.stats.accepted == 1
+
+
 # --------------------------------------------------------------------------- the implied rules
 
 

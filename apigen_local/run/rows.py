@@ -167,7 +167,8 @@ def _xlam_row(row: dict[str, Any]) -> tuple[str, Any]:
 def _bfcl_row(row: dict[str, Any]) -> tuple[str, Any]:
     """A BFCL row: its question file's ``question`` (turns of messages) and ``function``, with
     the matching possible-answer entry's ``ground_truth`` in the same object. Each parameter takes
-    the first value BFCL allows; one that BFCL lets be left out (``""`` among its values) is left out."""
+    the first value BFCL allows; an optional one that BFCL lets be left out (``""`` among its
+    values) is left out."""
     question = row["question"]
     turns = question if isinstance(question, list) else []
     messages = [m for turn in turns for m in (turn if isinstance(turn, list) else [turn])]
@@ -185,28 +186,49 @@ def _bfcl_row(row: dict[str, Any]) -> tuple[str, Any]:
             calls.append(entry)
             continue
         name, allowed = next(iter(entry.items()))
-        calls.append({"name": name, "arguments": _first_allowed(allowed)})
+        calls.append({"name": name, "arguments": _first_allowed(allowed, _parameters_of(row, name))})
     return users[0], calls
 
 
-def _first_allowed(allowed: dict[str, Any]) -> dict[str, Any]:
-    """BFCL's ``{param: [allowed values]}`` as ``{param: first value}``, nested objects alike; a
-    parameter that may be left out (``""`` among its values) is left out."""
+def _parameters_of(row: dict[str, Any], name: str) -> dict[str, Any]:
+    """The parameters schema of the row's function ``name``; empty when the row does not define it."""
+    functions = row.get("function")
+    for function in functions if isinstance(functions, list) else []:
+        if isinstance(function, dict) and function.get("name") == name:
+            parameters = function.get("parameters")
+            return parameters if isinstance(parameters, dict) else {}
+    return {}
+
+
+def _first_allowed(allowed: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """BFCL's ``{param: [allowed values]}`` as ``{param: first value}``, nested objects alike.
+    ``""`` among a parameter's values means it may be left out: an optional one is left out, a
+    required one (by ``schema``, the object's parameters schema) takes its first other value."""
+    required = schema.get("required")
+    required = set(required) if isinstance(required, list) else set()
+    properties = schema.get("properties")
+    properties = properties if isinstance(properties, dict) else {}
     chosen: dict[str, Any] = {}
     for param, values in allowed.items():
         if not isinstance(values, list):
             chosen[param] = values
-        elif values and "" not in values:
-            chosen[param] = _collapse(values[0])
+            continue
+        stated = [value for value in values if value != ""]
+        if stated and (param in required or len(stated) == len(values)):
+            chosen[param] = _collapse(stated[0], _schema(properties.get(param)))
     return chosen
 
 
-def _collapse(value: Any) -> Any:
+def _collapse(value: Any, schema: dict[str, Any]) -> Any:
     if isinstance(value, dict) and all(isinstance(v, list) for v in value.values()):
-        return _first_allowed(value)
+        return _first_allowed(value, schema)
     if isinstance(value, list):
-        return [_collapse(v) for v in value]
+        return [_collapse(v, _schema(schema.get("items"))) for v in value]
     return value
+
+
+def _schema(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _chat_row(messages: Any) -> tuple[str, list[Any]]:
