@@ -76,6 +76,15 @@ def test_query_numbers_reads_words_and_percent_words() -> None:
         ("Book it at 2:30 pm.", "14:30", True),
         ("Book it at 2pm.", "14:00", True),
         ("Book it at 2pm.", "02:00", False),
+        ("Book it at 2pm.", "14:00:00", True),
+        ("a haircut at 2 in the afternoon", "14:00", True),
+        ("a haircut at 2 in the afternoon", "02:00", False),
+        ("a table at 8 in the evening", "20:00", True),
+        ("pick it up at 10 in the morning", "10:00", True),
+        ("北京后天的天气如何\uff1f", "北京", True),  # Beijing, in a sentence written without spaces
+        ("北京后天的天气如何\uff1f", "上海", False),  # Shanghai is not in it
+        ("서울의 날씨", "서울", True),  # Seoul, with a suffix
+        ("서울의 날씨", "부산", False),  # Busan is not in it
     ],
 )
 def test_text(query: str, value: str, grounded: bool) -> None:

@@ -164,6 +164,22 @@ def test_bfcl_keeps_a_required_parameter_that_may_also_be_empty(tmp_path: Path) 
     ("2023-03-09", "rent from March 9th to March 10th 2023", implied.MONTH_DAY),
     ("03/04/2023", "a train on the 4th of March, in 2023", implied.MONTH_DAY),
     ("Chicago", "weather update for Chcicago", implied.NEAR_SPELLING),
+    ("Orlando, FL", "a theme park in Orlanda", implied.PLACE_QUALIFIER),  # a misspelt place, qualified
+    ("Ji Sung Park", "who is park ji sung", implied.WORD_ORDER),
+    ("16/03/2024", "a flight on the 16th of March 2024", implied.DATE_FORMAT),
+    ("20-09-2023", "flying out on the 20th of september 2023", implied.DATE_FORMAT),
+    ("2023-10-01 to 2023-10-07", "news from 2023.10.1 to 2023.10.7", implied.DATE_FORMAT),
+    ("12/03/2023 15:00", "on the 12th of March 2023 at 3 in the afternoon", implied.DATE_FORMAT),
+    ("2021-04-15T13:45:00Z", "move it to the 15th of April 2021 at 1:45 pm, UTC", implied.DATE_FORMAT),
+    ("2023-10-02", "the weather in New York tomorrow? today is 2023.10.1", implied.RELATIVE_DATE),
+    ("2023-10-01", "events this Sunday? Today is Friday 2023-09-29.", implied.RELATIVE_DATE),
+    ("2023-04-10", "on the upcoming Monday, assuming today is April 4th, 2023", implied.RELATIVE_DATE),
+    ("2024-03-03", "Miami on March 3rd next year? today is 2023.10.1", implied.RELATIVE_DATE),
+    ("2023-10-12", "an SUV from today until the 12th. today is 2023.10.1", implied.RELATIVE_DATE),
+    ("2023-09-30", "a train tomorrow, today is 20230929", implied.RELATIVE_DATE),
+    ("2024-03-22 00:00:00", "a cleaner on the 22nd of March, 2024", implied.DATE_FORMAT),  # midnight: no time
+    (2, "What is the host count for February 2022?", implied.MONTH_NUMBER),
+    ("New York, NY", "something to do in NY", implied.PLACE_NICKNAME),
 ])
 def test_each_implied_rule_explains_what_it_names(value: str, query: str, rule: str) -> None:
     assert value_evidence(value, query, mode="implied")[0].rule == rule
@@ -184,9 +200,67 @@ def test_each_implied_rule_explains_what_it_names(value: str, query: str, rule: 
     ("Austin", "in Boston"),                         # not one letter away
     ("Parma", "weather in Paris"),
     ("Ohio", "in Ohoi"),                              # short words must match exactly
+    ("Ji Sung Kim", "who is park ji sung"),          # a word not in the request
+    ("17/03/2024", "a flight on the 16th of March 2024"),
+    ("2023-10-01 to 2023-10-09", "news from 2023.10.1 to 2023.10.7"),  # one end of the range moved
+    ("12/03/2023 16:00", "on the 12th of March 2023 at 3 in the afternoon"),  # another hour
+    ("2023-03-09 Extra", "rent from March 9th to March 10th 2023"),
+    ("2023-10-03", "the weather in New York tomorrow? today is 2023.10.1"),
+    ("2023-10-02", "the weather in New York tomorrow?"),  # no day is stated as today
+    ("2023-10-04", "events this Sunday? Today is Friday 2023-09-29."),
+    ("2025-03-03", "Miami on March 3rd next year? today is 2023.10.1"),
+    ("2024-03-22 09:00:00", "a cleaner on the 22nd of March, 2024"),  # a time nobody stated
+    (5, "May I see the host count?"),                # "may" is not the month here
+    (3, "What is the host count for February 2022?"),
 ])
 def test_values_nothing_explains_are_still_rejected_in_implied_mode(value: str, query: str) -> None:
     assert value_evidence(value, query, mode="implied")[0].rule is None
+
+
+SERVICE = {"type": "integer", "description": "The service's ID. For example, 1 for cleaning service, "
+                                             "2 for ironing service, 3 for deep cleaning service."}
+PROVINCE = {"type": "integer", "description": "The province's ID: 1 represents Bangkok, 2 for Chiang Mai."}
+PER_PAGE = {"type": "integer", "description": "Entries per page, 3 to 100. If user doesn't specify, please use 100."}
+SONG = {"type": "string", "description": "The search, in the format 'track:SongName artist:ArtistName'."}
+LANGUAGE = {"type": "string", "description": "A BCP 47 code, such as 'en' for English, 'zh' for Chinese."}
+
+
+@pytest.mark.parametrize(("value", "query", "schema", "rule"), [
+    (2, "a housekeeper for ironing services", SERVICE, implied.DESCRIBED_CODE),
+    (1, "professional cleaning in Bangkok", PROVINCE, implied.DESCRIBED_CODE),
+    ("en", "translate this English text to Danish", LANGUAGE, implied.DESCRIBED_CODE),
+    (100, "the latest readings of all sensors", PER_PAGE, implied.DESCRIBED_DEFAULT),
+    ("track:Friends artist:Marshmello", "Play the song 'Friends' by Marshmello", SONG, implied.DESCRIBED_FORMAT),
+    ([2], "a housekeeper for ironing services", {"type": "array", "items": {"type": "integer"},
+                                                 "description": SERVICE["description"]}, implied.DESCRIBED_CODE),
+    # what the description gives does not match what the request names:
+    (3, "a housekeeper for cleaning services", SERVICE, None),  # 3 is deep cleaning
+    (2, "professional cleaning in Bangkok", PROVINCE, None),
+    ("zh", "translate this English text to Danish", LANGUAGE, None),
+    (50, "the latest readings of all sensors", PER_PAGE, None),
+    ("track:Shape of You artist:Ed Sheeran", "search for the song 'Shape of You'", SONG, None),  # artist invented
+    ("song:Friends", "Play 'Friends', please", SONG, None),  # a label the template does not have
+])
+def test_values_the_parameter_description_gives(value: Any, query: str, schema: dict[str, Any],
+                                                rule: str | None) -> None:
+    assert {e.rule for e in value_evidence(value, query, schema, mode="implied")} == {rule}
+    assert None in {e.rule for e in value_evidence(value, query, schema, mode="strict")} or value == 1
+
+
+def test_values_the_description_gives_may_repeat_each_other() -> None:
+    tool = Tool(name="find", description="Find a cleaner.", parameters={
+        "type": "object", "properties": {"service_id": SERVICE, "province_id": PROVINCE}})
+    call = FunctionCall(name="find", arguments={"service_id": 1, "province_id": 1})
+    query = "find professional cleaning in Bangkok"
+    implied_result = check_grounding(query, [call], [tool], mode="implied")
+    assert implied_result.passed
+    assert implied_result.detail == ("find.service_id = 1 (implied:described_code); "
+                                     "find.province_id = 1 (implied:described_code)")
+    assert check_grounding(query, [call], [tool]).reason == "reused_value"  # strict: the query says 1 once at most
+    twice = FunctionCall(name="find", arguments={"service_id": 2, "province_id": 2, "rooms": 2, "guests": 2})
+    result = check_grounding("2 rooms for ironing in Chiang Mai", [twice], [tool], mode="implied")
+    assert (result.reason, result.detail) == ("reused_value", "find: rooms, guests use one value more times than "
+                                                             "the query states it.")  # the others still count
 
 
 def test_grounding_records_each_implied_value_with_its_rule() -> None:

@@ -3,7 +3,9 @@
 A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
 
 - Strings: grounded when their normalised words (case folded, accents, quotes and punctuation
-  dropped, a plural ``s``/``es`` dropped) occur in order in the normalised query; an ISO date
+  dropped, a plural ``s``/``es`` dropped) occur in order in the normalised query; text in a script
+  written without spaces (Chinese, Japanese, Thai) or with suffixed words (Korean) when the
+  query holds it anywhere (``北京`` in ``北京后天的天气如何``); an ISO date
   ``YYYY-MM-DD`` when the query states that date in a common format (``2024-03-05``,
   ``05/03/2024``, ``March 5, 2024``, ``5 March 2024``, or ``March 2024`` for its first and last
   day); a numeric string when the number is grounded.
@@ -17,7 +19,8 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
   million``); or converted from the unit written next to it, between seconds, minutes, hours,
   days and weeks, millimetres, centimetres, metres and kilometres, grams and kilograms (``185
   cm`` grounds 1.85, ``an hour and a half`` grounds 90, ``a week`` grounds 7).
-- Clock times ``HH:MM``: grounded when the query states the time (``14:30``, ``2:30 pm``, ``noon``).
+- Clock times ``HH:MM`` (or ``HH:MM:00``): grounded when the query states the time (``14:30``,
+  ``2:30 pm``, ``noon``, ``2 in the afternoon``).
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
   values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
@@ -48,7 +51,7 @@ import calendar
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any, Final, Literal, NamedTuple
 
@@ -141,7 +144,7 @@ def _quantities(query: str) -> set[float]:
 
 
 _ISO_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
+_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::00)?$")
 
 
 def normalise_text(text: str) -> str:
@@ -150,6 +153,18 @@ def normalise_text(text: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c)).casefold()
     text = re.sub(r"[^\w]+", " ", text)
     return " ".join(text.split())
+
+
+#: scripts written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar) and Hangul,
+#: whose words take suffixes: a value in them is stated when the query holds it anywhere
+_UNSPACED_SCRIPT = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
+                              "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+@lru_cache(maxsize=_QUERY_CACHE)
+def _compact(text: str) -> str:
+    """``text`` in NFKC, case folded, with every non-word character dropped."""
+    return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).casefold())
 
 
 def singular(text: str) -> str:
@@ -266,10 +281,20 @@ def clock_times(query: str) -> list[tuple[re.Match[str], tuple[int, int]]]:
     return found
 
 
+_PART_OF_DAY_RE = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s+(?:o'?clock\s+)?(?:in\s+the\s+(morning|afternoon|evening)"
+                             r"|at\s+(night))\b", re.IGNORECASE)
+
+
 @lru_cache(maxsize=_QUERY_CACHE)
 def query_times(query: str) -> frozenset[tuple[int, int]]:
-    """``(hour, minute)`` of every clock time in the query, ``noon`` and ``midday`` included."""
+    """``(hour, minute)`` of every clock time in the query, ``noon`` and ``midday`` included, and
+    hours given a part of the day ("2 in the afternoon", "8 in the evening", "11 at night")."""
     times = {(12, 0)} if re.search(r"\bnoon\b|\bmidday\b", query, re.IGNORECASE) else set()
+    for hour, minute, part, night in _PART_OF_DAY_RE.findall(query):
+        h = int(hour)
+        if h <= 12:
+            afternoon = (part.casefold() in ("afternoon", "evening") or night) and h < 12
+            times.add((h + 12 if afternoon else h % 12 if part.casefold() == "morning" else h, int(minute or 0)))
     return frozenset(times | {time for _, time in clock_times(query)})
 
 
@@ -331,15 +356,19 @@ def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None,
         return [Evidence(path, value, FROM_DEFAULT)]
     if isinstance(value, list):
         items = schema.get("items")
-        items = items if isinstance(items, dict) else None
+        items = items if isinstance(items, dict) else {}
+        if "description" not in items and isinstance(schema.get("description"), str):
+            items = {**items, "description": schema["description"]}  # what the list's items stand for
         return [e for i, v in enumerate(value) for e in value_evidence(v, query, items, f"{path}[{i}]", mode)]
     if isinstance(value, dict):
         props = schema.get("properties")
         props = props if isinstance(props, dict) else {}
         return [e for k, v in value.items() for e in value_evidence(v, query, props.get(k), f"{path}.{k}", mode)]
     rule = _scalar_rule(value, query)
-    if rule is None and mode == "implied" and isinstance(value, str):
-        rule = _implied_rule(value, query)
+    if mode == "implied" and rule is None and isinstance(value, str | int | float) and not isinstance(value, bool):
+        rule = _implied_rule(value, query, schema)
+    elif mode == "implied" and rule == PASSED_ON and _described(value, query, schema):
+        rule = _implied_rule(value, query, schema)  # a 0 or 1 the description gives: say so
     return [Evidence(path, value, rule)]
 
 
@@ -349,27 +378,60 @@ def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None,
     return all(evidence.rule is not None for evidence in value_evidence(value, query, schema, mode=mode))
 
 
-def _implied_rule(value: str, query: str) -> str | None:
-    """The rule of :mod:`.implied` that explains ``value``, or ``None``."""
-    def stated(text: str, query: str) -> bool:
-        return _scalar_rule(text, query) is not None
-
+def _implied_rule(value: str | float, query: str, schema: dict[str, Any]) -> str | None:
+    """The rule of :mod:`.implied` that explains ``value`` (its parameter's ``schema`` may
+    describe it), or ``None``."""
+    stated = _stated_scalar
+    description = schema.get("description")
+    description = description if isinstance(description, str) else ""
+    if not isinstance(value, str):
+        if implied.month_number(value, query):
+            return implied.MONTH_NUMBER
+        return _described_rule(value, query, description, stated)
     if implied.json_text(value, query, lambda parsed: value_grounded(parsed, query)):
         return implied.JSON_TEXT
     if implied.joined_list(value, query, stated):
         return implied.JOINED_LIST
-    if implied.place_qualifier(value, query, stated):
-        return implied.PLACE_QUALIFIER
     if implied.place_nickname(value, query):
         return implied.PLACE_NICKNAME
-    if implied.month_day(value, query):
-        return implied.MONTH_DAY
+    if implied.place_qualifier(value, query, lambda place, query: stated(place, query)
+                               or implied.near_spelling(place, query)):
+        return implied.PLACE_QUALIFIER
+    date_rule = implied.date_value(value, query, query_dates(query), query_times(query))
+    if date_rule:
+        return date_rule
     if implied.near_spelling(value, query):
         return implied.NEAR_SPELLING
+    if implied.word_order(value, query):
+        return implied.WORD_ORDER
     if implied.region_code(value, query):
         return implied.REGION_CODE
     if implied.currency_code(value, query):
         return implied.CURRENCY_CODE
+    if implied.described_format(value, query, description, stated):
+        return implied.DESCRIBED_FORMAT
+    return _described_rule(value, query, description, stated)
+
+
+def _described(value: Any, query: str, schema: Any) -> bool:
+    """Whether the parameter's description gives ``value`` (a scalar) for what the query names, or
+    as its default: such a value is the description's, so it may repeat another argument's."""
+    description = schema.get("description") if isinstance(schema, dict) else None
+    if not isinstance(description, str) or isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    return _described_rule(value, query, description, _stated_scalar) is not None
+
+
+def _stated_scalar(text: str, query: str) -> bool:
+    return _scalar_rule(text, query) is not None
+
+
+def _described_rule(value: str | float, query: str, description: str,
+                    stated: Callable[[str, str], bool]) -> str | None:
+    if implied.described_code(value, query, description, stated):
+        return implied.DESCRIBED_CODE
+    if implied.described_default(value, description):
+        return implied.DESCRIBED_DEFAULT
     return None
 
 
@@ -388,6 +450,8 @@ def _scalar_rule(value: Any, query: str) -> str | None:
             return PASSED_ON
         return STATED if value.strip() in query else None
     if f" {singular(value)} " in _spaced_singular(query):
+        return STATED
+    if _UNSPACED_SCRIPT.search(value) and _compact(value) in _compact(query):
         return STATED
     clock = _TIME_RE.match(value.strip())
     if clock:
@@ -446,11 +510,14 @@ def _times_stated(key: tuple[str, Any], query: str) -> int:
     return sum(1 for number in stated if number is not None and math.isclose(number, abs(value)))
 
 
-def reused_value(query: str, call: FunctionCall) -> str | None:
+def reused_value(query: str, call: FunctionCall, described: frozenset[str] = frozenset()) -> str | None:
     """The arguments of ``call`` that use one value (alone or inside lists) more times than
-    ``query`` states it, or ``None``."""
+    ``query`` states it, or ``None``. The ``described`` arguments are left out: their values come
+    from their parameters' descriptions, not from the query's words."""
     uses: dict[tuple[str, Any], list[str]] = {}
     for name, value in call.arguments.items():
+        if name in described:
+            continue
         for leaf in _leaves(value):
             key = _value_key(leaf)
             if key is not None:
@@ -495,7 +562,9 @@ def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[T
     for call in calls:
         props = params.get(call.name)
         props = props if isinstance(props, dict) else {}
-        reused = reused_value(query, call)
+        described = frozenset(name for name, value in call.arguments.items()
+                              if mode == "implied" and _described(value, query, props.get(name)))
+        reused = reused_value(query, call, described)
         if reused:
             return CheckResult.fail(REUSED_VALUE, f"{call.name}: {reused} use one value more times than the "
                                                   f"query states it.")

@@ -31,10 +31,11 @@ from an invention needs a model that reads both languages, which the default mod
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Final
 
 PLACE_QUALIFIER: Final = "implied:place_qualifier"
@@ -43,8 +44,15 @@ CURRENCY_CODE: Final = "implied:currency_code"
 JOINED_LIST: Final = "implied:joined_list"
 JSON_TEXT: Final = "implied:json_text"
 MONTH_DAY: Final = "implied:month_day"
+DATE_FORMAT: Final = "implied:date_format"
+RELATIVE_DATE: Final = "implied:relative_date"
 PLACE_NICKNAME: Final = "implied:place_nickname"
 NEAR_SPELLING: Final = "implied:near_spelling"
+WORD_ORDER: Final = "implied:word_order"
+DESCRIBED_CODE: Final = "implied:described_code"
+DESCRIBED_DEFAULT: Final = "implied:described_default"
+DESCRIBED_FORMAT: Final = "implied:described_format"
+MONTH_NUMBER: Final = "implied:month_number"
 
 _STATE_COUNTRIES = ("US", "CA", "AU")  # whose states or provinces are written as qualifiers and codes
 _ALIASES = {"uk": "GB", "u.k.": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
@@ -58,7 +66,7 @@ _CURRENCY_WORDS = {"$": "USD", "dollar": "USD", "dollars": "USD", "usd": "USD", 
                    "₹": "INR", "won": "KRW", "₩": "KRW", "franc": "CHF", "francs": "CHF", "peso": "MXN",
                    "pesos": "MXN", "real": "BRL", "reais": "BRL", "rouble": "RUB", "ruble": "RUB", "roubles": "RUB",
                    "rubles": "RUB", "baht": "THB", "krona": "SEK", "kronor": "SEK"}
-_NICKNAMES = {"nyc": "new york", "big apple": "new york", "la": "los angeles", "sf": "san francisco",
+_NICKNAMES = {"nyc": "new york", "ny": "new york", "big apple": "new york", "la": "los angeles", "sf": "san francisco",
               "san fran": "san francisco", "frisco": "san francisco", "chi town": "chicago", "chitown": "chicago",
               "sd": "san diego", "dc": "washington", "philly": "philadelphia", "vegas": "las vegas",
               "nola": "new orleans", "atl": "atlanta", "bay area": "san francisco"}
@@ -72,8 +80,6 @@ MONTHS = {
     )
     for m in names
 }
-_DATE_VALUE = (re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:[ T][\d:.]+)?"),
-               re.compile(r"(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})"))
 _ORDINAL = r"(\d{1,2})(?:st|nd|rd|th)?"
 
 
@@ -150,6 +156,16 @@ def near_spelling(value: str, query: str) -> bool:
                for i in range(len(said) - len(wanted) + 1))
 
 
+def word_order(value: str, query: str) -> bool:
+    """The words of a run of the request in another order ("Ji Sung Park" for "park ji sung"):
+    two to four words, each at least two letters, with no digit."""
+    wanted = _words(value).split()
+    if not 2 <= len(wanted) <= 4 or any(len(w) < 2 or not w.isalpha() for w in wanted):
+        return False
+    said = _words(query).split()
+    return any(sorted(said[i:i + len(wanted)]) == sorted(wanted) for i in range(len(said) - len(wanted) + 1))
+
+
 def _close(wanted: str, said: str) -> bool:
     if wanted == said:
         return True
@@ -186,26 +202,217 @@ def currency_code(value: str, query: str) -> bool:
                for word, named in _CURRENCY_WORDS.items())
 
 
-def month_day(value: str, query: str) -> bool:
-    """``"2023-03-09"`` (or ``03/09/2023``) for "March 9th ... 2023": the request names the month and
-    day, and writes the year elsewhere as four digits."""
-    found = next((m for pattern in _DATE_VALUE if (m := pattern.fullmatch(value.strip()))), None)
-    if found is None:
+Date = tuple[int, int, int]  # (year, month, day)
+Clock = tuple[int, int]  # (hour, minute)
+
+_YEAR_FIRST = re.compile(r"(?P<y>\d{4})[-/.](?P<a>\d{1,2})[-/.](?P<b>\d{1,2})")
+_YEAR_LAST = re.compile(r"(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4})")
+_CLOCK_PART = re.compile(r"(?:[ T]|\s+at\s+)(?P<h>\d{1,2}):(?P<mi>\d{2})(?::\d{2}(?:\.\d+)?)?"
+                         r"\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?")
+_RANGE = re.compile(r"\s+(?:to|until|through|-|\u2013)\s+")
+_WEEKDAYS = {name: i for i, names in enumerate([("monday", "mon"), ("tuesday", "tue", "tues"), ("wednesday", "wed"),
+                                                 ("thursday", "thu", "thur", "thurs"), ("friday", "fri"),
+                                                 ("saturday", "sat"), ("sunday", "sun")]) for name in names}
+_TODAY = re.compile(r"\btoday(?:'s date)?\s*(?:is|=|:)\s*(.{0,40})", re.IGNORECASE)
+
+
+def date_value(value: str, query: str, stated_dates: frozenset[Date], stated_times: frozenset[Clock]) -> str | None:
+    """The rule that explains a date value written in any common form (``2023-03-09``,
+    ``16/03/2024``, ``20-09-2023``, ``2023.10.01``, with a time of day or as a range ``A to B``),
+    or ``None``. ``stated_dates`` and ``stated_times`` are the dates and clock times the query
+    writes (strict grounding's reading). Each date must be stated (``date_format``), have its month
+    and day named with the year written elsewhere (``month_day``), or follow from a day the request
+    states as today (``relative_date``); each time of day must be stated."""
+    rules = [_one_date(part, query, stated_dates, stated_times) for part in _RANGE.split(value.strip())]
+    if len(rules) > 2 or None in rules:
+        return None
+    order = (MONTH_DAY, RELATIVE_DATE, DATE_FORMAT)
+    return next(rule for rule in order if rule in rules)
+
+
+def _one_date(text: str, query: str, stated_dates: frozenset[Date], stated_times: frozenset[Clock]) -> str | None:
+    readings, clock = _readings(text)
+    if not readings or (clock is not None and clock not in stated_times):
+        return None
+    if readings & stated_dates:
+        return DATE_FORMAT
+    if readings & _month_day_dates(query):
+        return MONTH_DAY
+    if readings & relative_dates(query):
+        return RELATIVE_DATE
+    return None
+
+
+def _readings(text: str) -> tuple[set[Date], Clock | None]:
+    """The dates ``text`` can mean (day and month either way round when both could be either) and
+    its time of day, if it writes one; no dates when it is not a date."""
+    for pattern in (_YEAR_FIRST, _YEAR_LAST):
+        found = pattern.match(text)
+        if found is None:
+            continue
+        rest = text[found.end():]
+        clock_match = _CLOCK_PART.fullmatch(rest) if rest else None
+        if rest and clock_match is None:
+            return set(), None
+        year, a, b = int(found["y"]), int(found["a"]), int(found["b"])
+        orders = [(a, b)] if pattern is _YEAR_FIRST else [(a, b), (b, a)]
+        readings = {(year, m, d) for m, d in orders if _valid(year, m, d)}
+        clock = (int(clock_match["h"]), int(clock_match["mi"])) if clock_match else None
+        return readings, None if clock == (0, 0) else clock  # midnight: the day's start, no time stated
+    return set(), None
+
+
+def _valid(year: int, month: int, day: int) -> bool:
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
         return False
-    year, month, day = int(found["y"]), int(found["m"]), int(found["d"])
-    text = query.casefold()
-    if not re.search(rf"(?<!\d){year}(?!\d)", text):
-        return False
-    stated: set[tuple[int, int]] = set()
+    return True
+
+
+def _named_days(text: str) -> set[tuple[int, int]]:
+    """``(month, day)`` of every date the text names without its year ("March 9th", "the 4th of March")."""
+    named: set[tuple[int, int]] = set()
     for name, d in re.findall(rf"\b([a-z]{{3,9}})\.?\s+(?:the\s+)?{_ORDINAL}\b", text):
         if name in MONTHS:
-            stated.add((MONTHS[name], int(d)))
+            named.add((MONTHS[name], int(d)))
     for d, name in re.findall(rf"\b{_ORDINAL}\s+(?:of\s+)?(?:this\s+)?([a-z]{{3,9}})\b", text):
         if name in MONTHS:
-            stated.add((MONTHS[name], int(d)))
-    for a, b in re.findall(rf"\b(\d{{1,2}})[-/.](\d{{1,2}})[-/.]{year}\b", text):  # either order
-        stated |= {(int(a), int(b)), (int(b), int(a))}
-    return (month, day) in stated
+            named.add((MONTHS[name], int(d)))
+    return named
+
+
+def _month_day_dates(query: str) -> set[Date]:
+    """Dates whose month and day the query names and whose year it writes elsewhere as four digits."""
+    text = query.casefold()
+    years = {int(y) for y in re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", text)}
+    named = _named_days(text)
+    for year in years:
+        for a, b in re.findall(rf"\b(\d{{1,2}})[-/.](\d{{1,2}})[-/.]{year}\b", text):  # either order
+            named |= {(int(a), int(b)), (int(b), int(a))}
+    return {(year, m, d) for year in years for m, d in named if _valid(year, m, d)}
+
+
+def _today(query: str) -> list[tuple[datetime.date, int | None]]:
+    """The days the query states as today ("today is Monday April 25th 2023", "today is
+    2023.10.1", "assuming today is 20230929"), each with the weekday it names for today, if any."""
+    found = _TODAY.search(query)
+    if found is None:
+        return []
+    snippet = found[1].casefold()
+    days: set[Date] = set()
+    for y, a, b in re.findall(r"\b(\d{4})[-/.]?(\d{1,2})[-/.]?(\d{1,2})\b", snippet):
+        days.add((int(y), int(a), int(b)))
+    for a, b, y in re.findall(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\b", snippet):
+        days |= {(int(y), int(a), int(b)), (int(y), int(b), int(a))}
+    for year in re.findall(r"(?<!\d)((?:19|20)\d{2})(?!\d)", snippet):
+        days |= {(int(year), m, d) for m, d in _named_days(snippet)}
+    weekday = next((_WEEKDAYS[w] for w in re.findall(r"[a-z]+", snippet) if w in _WEEKDAYS and len(w) > 3), None)
+    return [(datetime.date(*day), weekday) for day in days if _valid(*day)]
+
+
+@lru_cache(maxsize=16)
+def relative_dates(query: str) -> frozenset[Date]:
+    """Dates the query names relative to a day it states as today: ``tomorrow``, ``the day after
+    tomorrow``, ``yesterday``, ``in 3 days``, ``this / next / upcoming Friday``, ``Friday next
+    week``, ``the 12th``, ``March 3rd next year``, and a month and day without a year (this
+    year's or the next one)."""
+    text = query.casefold()
+    found: set[datetime.date] = set()
+    for today, named_weekday in _today(query):
+        if "day after tomorrow" in text:
+            found.add(today + datetime.timedelta(days=2))
+        elif re.search(r"\btomorrow\b", text):
+            found.add(today + datetime.timedelta(days=1))
+        if re.search(r"\byesterday\b", text):
+            found.add(today - datetime.timedelta(days=1))
+        for n in re.findall(r"\bin\s+(\d{1,3})\s+days?\b", text):
+            found.add(today + datetime.timedelta(days=int(n)))
+        weekdays = [today.weekday()] + ([named_weekday] if named_weekday is not None else [])
+        for phrase in re.finditer(r"\b(?:(this|next|coming|upcoming)\s+([a-z]+)|([a-z]+)\s+(this|next)\s+week)\b",
+                                  text):
+            name = phrase[2] or phrase[3]
+            if name not in _WEEKDAYS:
+                continue
+            for current in weekdays:
+                ahead = (_WEEKDAYS[name] - current) % 7 or 7
+                found |= {today + datetime.timedelta(days=ahead), today + datetime.timedelta(days=ahead + 7)}
+        for d, after in re.findall(r"\bthe\s+(\d{1,2})(?:st|nd|rd|th)\b(?:\s+(?:of\s+)?([a-z]+))?", text):
+            if after in MONTHS:
+                continue  # "the 4th of March" is a named day
+            month_start = today.replace(day=1)
+            next_month = (month_start + datetime.timedelta(days=32)).replace(day=1)
+            found |= {start.replace(day=int(d)) for start in (month_start, next_month)
+                      if _valid(start.year, start.month, int(d))}
+        next_year = bool(re.search(r"\bnext\s+year\b", text))
+        for m, d in _named_days(text):
+            for year in (today.year, today.year + 1) if not next_year else (today.year + 1,):
+                if _valid(year, m, d):
+                    found.add(datetime.date(year, m, d))
+    return frozenset((day.year, day.month, day.day) for day in found)
+
+
+_STOP_WORDS = frozenset({"a", "an", "the", "of", "for", "to", "in", "on", "at", "by", "with", "and", "or", "is",
+                        "are", "be", "as", "its", "it", "this", "that", "service", "services", "type", "types",
+                        "id", "ids", "code", "codes", "number", "value", "level"})
+_MEANS = r"(?:for|represents?|means?|stands?\s+for|is|=|:|->)"
+_DEFAULT_CUE = re.compile(r"default|if\b[^.;]{0,40}(?:\bnot|n't|\bno)\b[^.;]{0,20}\b(?:specif|provid|given|set|mention)"
+                          r"|unless|otherwise|when\s+(?:not|unspecified)", re.IGNORECASE)
+
+
+def described_code(value: str | float, query: str, description: str,
+                   stated: Callable[[str, str], bool]) -> bool:
+    """A code the parameter's description gives for something the request names: ``2`` where the
+    description says "2 for ironing service" (or "'2' represents an ironing service") and the
+    request asks for ironing; ``"en"`` for English. Every word of the description's meaning, but
+    for filler words ("the", "service", "type"), must be stated."""
+    code = re.escape(_plain(value))
+    for found in re.finditer(rf"(?<![\w.])['\"]?{code}['\"]?\s+{_MEANS}\s+([^,;.()]+)", description, re.IGNORECASE):
+        meaning = [w for w in _words(found[1]).split() if w not in _STOP_WORDS]
+        if meaning and all(stated(word, query) for word in meaning):
+            return True
+    return False
+
+
+def described_default(value: str | float, description: str) -> bool:
+    """The value the parameter's description says to use when the request does not give one
+    ("If user doesn't specify, please use 100")."""
+    code = re.escape(_plain(value))
+    return any(_DEFAULT_CUE.search(sentence) and re.search(rf"(?<![\w.]){code}(?![\w]|\.\d)", sentence)
+               for sentence in re.split(r"(?<=[.;])\s+", description))
+
+
+def described_format(value: str, query: str, description: str, stated: Callable[[str, str], bool]) -> bool:
+    """A value laid out by a template of the parameter's description whose fields the request
+    fills: ``"track:Friends artist:Marshmello"`` for the format 'track:SongName artist:ArtistName'
+    and "Friends by Marshmello". Every label must be the description's, every field stated."""
+    labels = re.findall(r"([A-Za-z_]\w*):", value)
+    if not labels or any(not re.search(rf"\b{re.escape(label)}:", description) for label in labels):
+        return False
+    fields = [f.strip() for f in re.split(r"[A-Za-z_]\w*:", value) if f.strip()]
+    return bool(fields) and all(stated(field, query) for field in fields)
+
+
+def month_number(value: float, query: str) -> bool:
+    """``2`` for "February": the number of a month the request names in full (or, for May and the
+    short names, followed by a day or a year: "May 5", "Feb 2022")."""
+    if not float(value).is_integer() or not 1 <= value <= 12:
+        return False
+    text = query.casefold()
+    for name, number in MONTHS.items():
+        if number != value:
+            continue
+        pattern = rf"\b{name}\b" if len(name) > 3 and name != "may" else rf"\b{name}\.?\s+\d"
+        if re.search(pattern, text):
+            return True
+    return False
+
+
+def _plain(value: str | float) -> str:
+    """A number as people write it (``2`` for ``2.0``), text as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def joined_list(value: str, query: str, stated: Callable[[str, str], bool]) -> bool:

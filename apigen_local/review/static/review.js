@@ -18,6 +18,13 @@ const RULES = {
   "implied:joined_list": "implied: stated values joined into one string",
   "implied:json_text": "implied: stated values written as JSON",
   "implied:near_spelling": "implied: a stated word the request misspells by one letter",
+  "implied:date_format": "implied: a stated date (and time) written in another format",
+  "implied:relative_date": "implied: a date counted from the day the request states as today",
+  "implied:word_order": "implied: stated words in another order",
+  "implied:month_number": "implied: the number of a stated month",
+  "implied:described_code": "implied: the code the parameter's description gives for what the request names",
+  "implied:described_default": "implied: the value the parameter's description says to use when none is given",
+  "implied:described_format": "implied: stated values laid out by the description's template",
 };
 const POLL_MS = 3000;
 
