@@ -11,7 +11,9 @@ own form (question, function and the possible answer's ground_truth in one objec
   implied rules were written) and holdout (30 %, never looked at row by row; report only);
 - **expert-written**: the non-live categories (simple_python, multiple, parallel, parallel_multiple);
 - **wrong rows**: BFCL's executable categories with one argument value changed to one the request
-  does not state, or with the request of another row of the same function.
+  does not state, or with the request of another row of the same function; and the human-written
+  holdout with one value changed (a date moved by days, a clock time by hours, other text
+  replaced), the invented value the date and time rules could let through.
 
 It runs ``verify`` with no library (format, grounding and the semantic stage's model-free coverage
 design; nothing executes) in both grounding
@@ -23,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import datetime
 import hashlib
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -105,8 +109,8 @@ def wrong_rows(rows: list[dict[str, Any]], seed: int = 0) -> list[dict[str, Any]
         changed = json.loads(json.dumps(row))
         call = next(iter(changed["ground_truth"][0].values()))
         for name in sorted(call, key=lambda _: rng.random()):
-            value = call[name][0]
-            new = _changed(value, query, rng)
+            values = [v for v in call[name] if v != ""]
+            new = _changed(values[0], query, rng) if values else None
             if new is not None:
                 call[name] = [new]
                 wrong.append({**changed, "id": f"{row['id']}:changed", "origin": row["id"]})
@@ -129,8 +133,41 @@ def _changed(value: Any, query: str, rng: random.Random) -> Any:
             if str(new) not in query:
                 return new
     if isinstance(value, str) and value.strip():
-        new = value + " Extra" if rng.random() < 0.5 else "Springfield"
+        new = _shifted(value, rng)
+        if new is None:
+            new = value + " Extra" if rng.random() < 0.5 else "Springfield"
         return new if new.casefold() not in query.casefold() else None
+    return None
+
+
+_DATE = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})|(\d{1,2})([-/.])(\d{1,2})\6(\d{4})")
+_CLOCK = re.compile(r"(?<!\d)(\d{1,2}):(\d{2})")
+
+
+def _shifted(value: str, rng: random.Random) -> str | None:
+    """A date or clock time inside ``value`` moved by days or hours, written the same way; the
+    wrong value a date rule could let through. ``None`` when ``value`` holds neither."""
+    found = _DATE.search(value)
+    if found:
+        days = rng.choice([-1, 1]) * rng.randint(2, 40)
+        if found[1]:
+            year, month, day = int(found[1]), int(found[3]), int(found[4])
+        else:
+            year, month, day = int(found[8]), int(found[5]), int(found[7])
+            if month > 12:
+                month, day = day, month
+        try:
+            moved = datetime.date(year, month, day) + datetime.timedelta(days=days)
+        except ValueError:
+            return None
+        sep = found[2] or found[6]
+        text = (f"{moved.year}{sep}{moved.month:02d}{sep}{moved.day:02d}" if found[1]
+                else f"{moved.month:02d}{sep}{moved.day:02d}{sep}{moved.year}")
+        return value[:found.start()] + text + value[found.end():]
+    clock = _CLOCK.search(value)
+    if clock:
+        hour = (int(clock[1]) + rng.randint(1, 11)) % 24
+        return value[:clock.start()] + f"{hour:02d}:{clock[2]}" + value[clock.end():]
     return None
 
 
@@ -183,6 +220,16 @@ def main() -> int:
             rejected = sum(r["id"] not in kept_wrong for r in counted)
             cells.append(f"{rejected}/{len(counted)} ({100 * rejected / max(1, len(counted)):.1f}%)")
         print(f"{label + ', ' + mode:<28} {len(kept):>6}/{len(executable):<6} {cells[0]:>24} {cells[1]:>26}")
+    holdout = sets["human-written, holdout"]
+    changed = [row for row in wrong_rows(holdout) if row["id"].endswith(":changed")]
+    print(f"\nhuman-written holdout rows with one value changed ({len(changed)} rows; dates moved by days, times by "
+          "hours, other text replaced; counted when the correct row is kept)")
+    for index, (label, stages, mode) in enumerate(configs):
+        kept, _ = verify(holdout, mode, stages, args.out / f"holdout-{index}")
+        kept_wrong, _ = verify(changed, mode, stages, args.out / f"holdout-changed-{index}")
+        counted = [r for r in changed if r["origin"] in kept]
+        rejected = sum(r["id"] not in kept_wrong for r in counted)
+        print(f"{label + ', ' + mode:<28} {rejected}/{len(counted)} ({100 * rejected / max(1, len(counted)):.1f}%)")
     return 0
 
 
