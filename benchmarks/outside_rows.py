@@ -15,6 +15,15 @@ own form (question, function and the possible answer's ground_truth in one objec
   holdout with one value changed (a date moved by days, a clock time by hours, other text
   replaced), the invented value the date and time rules could let through.
 
+The holdout rows that implied grounding rejects (46 at 2f12849) carry a label in
+``benchmarks/labelled/bfcl_live_holdout_rejects.jsonl``, given after that run by a reader who saw
+the request, the tools, BFCL's answer and the value grounding named, and not the rules: the value
+is ``stated`` in the request, given by the tool's ``spec``, follows with standard ``knowledge``
+(a code, a translation, arithmetic on stated values), is ``assumed`` (a year nobody wrote, a
+default or threshold the answer's author chose, a composed command), or the answer breaks its
+own spec (``answer_breaks_spec``). The script prints the rejects by class; rows it rejects that
+the file does not name count as ``unlabelled``.
+
 It runs ``verify`` with no library (format, grounding and the semantic stage's model-free coverage
 design; nothing executes) in both grounding
 modes and prints the share of correct rows kept and of wrong rows rejected (counted over the wrong
@@ -45,6 +54,7 @@ EXPERT = ("simple_python", "multiple", "parallel", "parallel_multiple")
 STAGE_SETS = {"format+grounding": "format,grounding",
               "+coverage": "format,grounding,semantic"}  # the semantic stage's coverage design: no model
 MODES = ("strict", "implied")
+LABELS = Path(__file__).resolve().parent / "labelled" / "bfcl_live_holdout_rejects.jsonl"
 EXEC = ("exec_simple", "exec_multiple", "exec_parallel", "exec_parallel_multiple")
 
 
@@ -183,6 +193,22 @@ def verify(rows: list[dict[str, Any]], mode: str, stages: str, out: Path) -> tup
     return kept, len(rows) / minutes
 
 
+def print_reject_classes(rows: list[dict[str, Any]], kept: set[str]) -> None:
+    """The holdout rows implied grounding rejects, by the class ``LABELS`` gives them, and the
+    share kept of the rows whose values the request determines and whose answer keeps its spec."""
+    labels = {row["id"]: row["class"] for row in map(json.loads, LABELS.read_text().splitlines())}
+    rejected = [row["id"] for row in rows if row["id"] not in kept]
+    classes: dict[str, int] = {}
+    for row_id in rejected:
+        classes[labels.get(row_id, "unlabelled")] = classes.get(labels.get(row_id, "unlabelled"), 0) + 1
+    undetermined = classes.get("assumed", 0) + classes.get("answer_breaks_spec", 0)
+    determined = len(rows) - undetermined
+    print(f"holdout rows rejected by format+grounding, implied: {len(rejected)}; by label ({LABELS.name}): "
+          + ", ".join(f"{name} {count}" for name, count in sorted(classes.items(), key=lambda kv: -kv[1])))
+    print(f"kept of the {determined} holdout rows whose values the request determines and whose answer keeps its "
+          f"spec: {len(kept)}/{determined} ({100 * len(kept) / determined:.1f}%)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("gorilla", type=Path)
@@ -201,13 +227,17 @@ def main() -> int:
           "semantic stage's model-free coverage design")
     configs = [(label, stages, mode) for label, stages in STAGE_SETS.items() for mode in MODES]
     print(f"{'rows kept':<24} {'n':>5} " + " ".join(f"{label + ', ' + mode:>26}" for label, _, mode in configs))
+    holdout_kept: set[str] = set()
     for name, rows in sets.items():
         cells = []
         folder = name.replace(", ", "-").replace(" ", "-")
         for _label, stages, mode in configs:
             kept, speed = verify(rows, mode, stages, args.out / f"{len(cells)}-{folder}")
             cells.append(f"{100 * len(kept) / len(rows):.1f}% ({speed:,.0f} rows/min)")
+            if name == "human-written, holdout" and stages == "format,grounding" and mode == "implied":
+                holdout_kept = kept
         print(f"{name:<24} {len(rows):>5} " + " ".join(f"{cell:>26}" for cell in cells))
+    print_reject_classes(sets["human-written, holdout"], holdout_kept)
     print(f"\nwrong rows from BFCL's executable categories ({len(executable)} correct rows; a wrong row counts when "
           "its correct row is kept)")
     print(f"{'configuration':<28} {'correct kept':>13} {'changed value rejected':>24} {'swapped request rejected':>26}")

@@ -3,13 +3,15 @@
 People write "Boston" and the call holds "Boston, MA"; they write "California" and the call holds
 "CA". Strict grounding rejects both; a verifier of rows people wrote must keep them and still
 reject what nothing explains. Each rule below names exactly one such step, is applied only to a
-string that strict grounding did not ground, and is recorded with the value it accepted (see
+value that strict grounding did not ground (``described_*`` and ``month_number`` also to
+numbers), and is recorded with the value it accepted (see
 :func:`~apigen_local.checks.grounding.check_grounding`), so a user can audit every one.
 
 - ``place_qualifier``: a stated place followed by known region qualifiers ("San Francisco, CA",
   "Tel Aviv, Israel", "Kuala Lumpur, MY"): the first comma-separated part is stated, every other
   part is a country, a US, Canadian or Australian state or province, or one of their codes. The
-  rule does not check that the qualifier is the right one for the place (no gazetteer).
+  place may be misspelt as ``near_spelling`` allows ("Orlando, FL" for "Orlanda"). The rule does
+  not check that the qualifier is the right one for the place (no gazetteer).
 - ``place_nickname``: a city that a common nickname in the request stands for ("New York, NY"
   for "NYC" or "the big apple", "San Francisco" for "SF"), with known qualifiers.
 - ``near_spelling``: a stated text that the request misspells by one letter per long word
@@ -19,14 +21,35 @@ string that strict grounding did not ground, and is recorded with the value it a
   capitals ("Florida" for "FL").
 - ``currency_code``: the ISO 4217 code of a currency the request names by symbol or word ("USD"
   for "$45" or "dollars", "EUR" for "€", "JPY" for "yen").
+- ``date_format``: a stated date (and time of day) written in another common form
+  ("16/03/2024" for "the 16th of March 2024", "2021-04-15T13:45:00Z" for "the 15th of April 2021
+  at 1:45 pm, UTC"), or a range of two ("2023-10-01 to 2023-10-07"). Day and month may be either
+  way round where both could be either; midnight counts as no time.
 - ``month_day``: a date whose month and day the request names ("March 9th") and whose year it
   writes elsewhere ("... to March 10th 2023").
+- ``relative_date``: a date counted from a day the request states as today ("tomorrow", "this
+  Sunday", "the upcoming Monday", "Friday next week", "in 3 days", "the 12th", "March 3rd next
+  year", or a month and day in this year or the next). Where a weekday could be this week's or
+  next week's, both pass; with no stated today, none does.
+- ``month_number``: the number of a month the request names ("2" for "February 2022").
+- ``word_order``: the words of a run of the request in another order ("Ji Sung Park" for "park
+  ji sung").
 - ``joined_list``: several stated values joined into one string by commas, semicolons, slashes
   or bars ("a/b,c/d" for "a/b and c/d").
 - ``json_text``: a list or object written as JSON text whose every value is stated.
+- ``described_code``: a code the parameter's description gives for something the request names
+  ("2" where it says "2 for ironing service" and the request asks for ironing; "en" for "'en' for
+  English"). Such values come from the spec, so two of them may be equal (``reused_value`` leaves
+  them out).
+- ``described_default``: the value the description says to use when none is given ("If user
+  doesn't specify, please use 100").
+- ``described_format``: a value laid out by the description's template whose fields the request
+  fills ("track:Friends artist:Marshmello" for 'track:SongName artist:ArtistName').
 
-Values translated from a request in another language are not among them: telling a translation
-from an invention needs a model that reads both languages, which the default model does not.
+Not implied: a year nobody states ("March 9th" alone), values translated from a request in
+another language (text in the request's own script is grounded as written; in BFCL's live rows
+one row in 969 needs a translated value), codes that need a gazetteer (airports, a city's
+country), and arithmetic on stated values ("a week later", a stay's length).
 """
 
 from __future__ import annotations
