@@ -284,3 +284,16 @@ def test_the_review_page_explains_values_as_the_run_grounded_them(tmp_path: Path
     assert evidence["rule"] == implied.PLACE_QUALIFIER
     plain = ReviewSession(tmp_path / "ungrounded").state()["rows"][0]["calls"][0]["arguments"][0]
     assert plain["evidence"][0]["rule"] is None
+
+
+def test_the_review_page_explains_every_grounding_rule() -> None:
+    from apigen_local.checks import grounding
+
+    script = (Path(grounding.__file__).parent.parent / "review" / "static" / "review.js").read_text()
+    implied_rules = {value for value in vars(implied).values()
+                     if isinstance(value, str) and value.startswith("implied:")}
+    stated_rules = {grounding.STATED, grounding.STATED_NUMBER, grounding.STATED_TIME, grounding.STATED_DATE,
+                    grounding.FROM_ENUM, grounding.FROM_DEFAULT, grounding.PASSED_ON}
+    assert len(implied_rules) == 15
+    assert [rule for rule in sorted(implied_rules) if f'"{rule}":' not in script] == []
+    assert [rule for rule in sorted(stated_rules) if f"  {rule}:" not in script] == []
