@@ -238,6 +238,8 @@ LANGUAGE = {"type": "string", "description": "A BCP 47 code, such as 'en' for En
     (2, "professional cleaning in Bangkok", PROVINCE, None),
     ("zh", "translate this English text to Danish", LANGUAGE, None),
     (50, "the latest readings of all sensors", PER_PAGE, None),
+    (3, "the latest readings of all sensors", PER_PAGE, None),  # a bound, not the default
+    (50, "the top results", {"type": "integer", "description": "Defaults to 10, max 50."}, None),
     ("track:Shape of You artist:Ed Sheeran", "search for the song 'Shape of You'", SONG, None),  # artist invented
     ("song:Friends", "Play 'Friends', please", SONG, None),  # a label the template does not have
 ])

@@ -383,6 +383,9 @@ _DEFAULT_CUE = re.compile(r"default|if\b[^.;]{0,40}(?:\bnot|n't|\bno)\b[^.;]{0,2
                           r"|unless|otherwise|when\s+(?:not|unspecified)", re.IGNORECASE)
 
 
+_FIRST_TOKEN = re.compile(r"""[^.;'"\d]{0,40}?(?:['"]([^'"]+)['"]|(?<![\w.])(-?\d+(?:\.\d+)?)(?![\w]|\.\d))""")
+
+
 def described_code(value: str | float, query: str, description: str,
                    stated: Callable[[str, str], bool]) -> bool:
     """A code the parameter's description gives for something the request names: ``2`` where the
@@ -398,11 +401,14 @@ def described_code(value: str | float, query: str, description: str,
 
 
 def described_default(value: str | float, description: str) -> bool:
-    """The value the parameter's description says to use when the request does not give one
-    ("If user doesn't specify, please use 100")."""
-    code = re.escape(_plain(value))
-    return any(_DEFAULT_CUE.search(sentence) and re.search(rf"(?<![\w.]){code}(?![\w]|\.\d)", sentence)
-               for sentence in re.split(r"(?<=[.;])\s+", description))
+    """The value the parameter's description says to use when the request does not give one: the
+    first number or quoted text after a default cue ("If user doesn't specify, please use 100",
+    "Defaults to 'celsius'"), in the same sentence."""
+    for cue in _DEFAULT_CUE.finditer(description):
+        first = _FIRST_TOKEN.search(description, cue.end())
+        if first and (first[1] if first[1] is not None else first[2]) == _plain(value):
+            return True
+    return False
 
 
 def described_format(value: str, query: str, description: str, stated: Callable[[str, str], bool]) -> bool:
