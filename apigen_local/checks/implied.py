@@ -30,7 +30,9 @@ numbers), and is recorded with the value it accepted (see
 - ``relative_date``: a date counted from a day the request states as today ("tomorrow", "this
   Sunday", "the upcoming Monday", "Friday next week", "in 3 days", "the 12th", "March 3rd next
   year", or a month and day in this year or the next). Where a weekday could be this week's or
-  next week's, both pass; with no stated today, none does.
+  next week's, both pass, counted from the date's own weekday and from the weekday the request
+  names for today where the two differ ("today is Monday 2022-10-20", a Thursday); with no stated
+  today, none does.
 - ``month_number``: the number of a month the request names ("2" for "February 2022").
 - ``word_order``: the words of a run of the request in another order ("Ji Sung Park" for "park
   ji sung").
