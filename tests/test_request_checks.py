@@ -41,6 +41,37 @@ def test_questions_and_instructions_are_requests(query: str) -> None:
     assert is_request(query, [GCD, SLUG, TALLY])
 
 
+@pytest.mark.parametrize("query", [  # requests people wrote (BFCL's live rows)
+    "Play the song 'Friends' by Marshmello",
+    "Switch air conditioner to air dry mode with a medium wind strength",
+    "Reschedule event 'Bob-123' to November 1, 2023 at 4pm London time",
+    "I've submitted a complaint and would like to discuss its status with a human agent.",
+])
+def test_imperatives_of_assistant_requests_are_requests(query: str) -> None:
+    assert is_request(query)
+
+
+@pytest.mark.parametrize("query", [
+    "Tôi cần một chuyến Uber loại 'Plus' từ địa chỉ 123 Đường Đại học, Berkeley, CA 94704.",
+    "집에 있는 LG ThinQ 에어컨을 제습 모드로 설정하고 싶어요.",
+    "获取阿迪达斯的工单",
+    "Quiero calcular el pago mensual para un crédito de auto de 1,000,000 de pesos a 12 meses.",
+])
+def test_a_query_in_another_language_passes_unjudged(query: str) -> None:
+    verdict = check_request(query)
+    assert verdict.passed and verdict.detail == "not judged: the query is not in English"
+
+
+@pytest.mark.parametrize("query", [
+    "The image contains the Coca-Cola logo, which is a registered trademark.",
+    "Sure, here is the answer to the question: logistic regression is not in the text.",
+    "Weather Paris tomorrow",  # no English function word, but none of another language either
+    "The price is 20 euros para todos",  # one foreign word among English ones
+])
+def test_english_statements_are_still_judged(query: str) -> None:
+    assert check_request(query).reason == NOT_A_REQUEST
+
+
 def test_a_call_repeated_without_being_asked_is_rejected() -> None:
     call = FunctionCall(name="permutation_count", arguments={"n": 5, "k": 4})
     verdict = check_repeats("How many ways can 4 of 5 runners finish?", [call, call, call])

@@ -9,7 +9,9 @@ on the labelled real rows in ``benchmarks/labelled/real_*.jsonl``:
   auxiliary verb ("can you", "is", "does"), a wish ("I need", "I'd like"), or an imperative verb
   in its base form: a common one, or the verb an offered function's description opens with
   ("Converts ..." -> "convert"). A sentence that opens like a description ("Finds the ...") is
-  not a request. Fewer than three words or numbers is a fragment.
+  not a request. Fewer than three words or numbers is a fragment. The rules read English: a
+  query in another language (mostly another script, or more of another language's function
+  words than of English's) passes unjudged, with "not judged" in its detail.
 - ``repeated_call``: two calls with the same function and the same arguments, when the query
   does not ask for a repeat ("twice", "again", "two times").
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Final
 
@@ -44,7 +47,31 @@ _OPENERS = {
     "rank", "return", "round", "schedule", "search", "set", "show", "shorten", "solve", "sort",
     "split", "subtract", "sum", "summarise", "summarize", "tell", "test", "total", "translate",
     "truncate", "turn", "verify", "work", "write",
+    # imperative verbs of assistant and app requests (BFCL's live dev rows)
+    "adjust", "analyse", "analyze", "apply", "assign", "attend", "buy", "cancel", "close", "configure",
+    "connect", "copy", "decrease", "delete", "deploy", "describe", "detect", "disable", "disconnect",
+    "display", "download", "enable", "execute", "explain", "extract", "forward", "increase", "install",
+    "launch", "load", "locate", "lower", "mark", "move", "mute", "navigate", "open", "pause", "pay",
+    "pick", "play", "predict", "produce", "provide", "pull", "purchase", "raise", "read", "recommend",
+    "register", "reload", "remind", "remove", "rename", "rent", "reply", "request", "reschedule",
+    "reserve", "reset", "restart", "resume", "retrieve", "run", "save", "see", "select", "send",
+    "share", "start", "stop", "submit", "subscribe", "suggest", "switch", "track", "transfer",
+    "unmute", "unsubscribe", "update", "upload", "view",
+    "ive",  # "I've submitted a complaint and would like ..."
 }
+#: function words of English, and of languages people often write requests in with Latin letters
+_ENGLISH = frozenset({"the", "a", "an", "to", "of", "and", "in", "for", "with", "is", "are", "you", "me", "my",
+                      "i", "it", "on", "from", "what", "how", "please", "can", "this", "that", "at", "by"})
+_FOREIGN = frozenset({
+    "el", "la", "de", "en", "un", "los", "las", "del", "para", "que", "una", "por", "con", "quiero", "necesito",
+    "como",  # Spanish
+    "le", "les", "des", "je", "pour", "avec", "une", "est", "dans", "du", "sur", "vous",  # French
+    "der", "die", "das", "und", "zu", "ist", "mit", "ich", "bitte", "den", "dem", "ein", "eine",  # German
+    "saya", "yang", "dan", "dengan", "untuk", "ini", "itu", "bahwa", "masih", "ingin",  # Indonesian
+    "toi", "cua", "va", "khong", "mot", "cho", "nhung",  # Vietnamese, accents dropped
+    "il", "di", "per", "che", "sono", "vorrei",  # Italian
+    "eu", "os", "uma", "voce", "quero", "preciso",  # Portuguese
+})
 _SENTENCE_RE = re.compile(r"[^.?!;\n]+[.?!;\n]*")
 _REPEAT_WORDS_RE = re.compile(r"\b(twice|again|two times|three times|both times|repeat)\b", re.IGNORECASE)
 
@@ -67,6 +94,28 @@ def tool_verbs(tools: Sequence[Tool]) -> set[str]:
     return verbs
 
 
+def not_english(query: str) -> bool:
+    """Whether ``query`` is written in another language: mostly letters outside the Latin script,
+    or at least two function words of another language and more of them than of English. The
+    request rules read English only."""
+    letters = [c for c in query if c.isalpha()]
+    if letters and sum(not ("a" <= c.casefold() <= "z") and not _latin(c) for c in letters) > len(letters) / 2:
+        return True
+    written = re.findall(r"[^\W\d_]+", query.casefold().replace("'", ""))  # accents kept: "cần" is not "can"
+    foreign = sum(word in _FOREIGN for word in _plain_words(query))
+    return foreign >= 2 and foreign > sum(word in _ENGLISH for word in written)
+
+
+def _latin(char: str) -> bool:
+    return unicodedata.name(char, "").startswith("LATIN")
+
+
+def _plain_words(text: str) -> list[str]:
+    """The words of ``text``, case folded, with accents dropped ("Tôi" -> "toi")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return re.findall(r"[a-z0-9]+", "".join(c for c in decomposed if not unicodedata.combining(c)).replace("'", ""))
+
+
 def is_request(query: str, tools: Sequence[Tool] = ()) -> bool:
     """Whether ``query`` reads as a question or an instruction (see the module docstring)."""
     if len(_words(query)) < 3:
@@ -86,9 +135,12 @@ def is_request(query: str, tools: Sequence[Tool] = ()) -> bool:
 
 
 def check_request(query: str, tools: Sequence[Tool] = ()) -> CheckResult:
-    """Fail with ``not_a_request`` when ``query`` is not a question or an instruction."""
+    """Fail with ``not_a_request`` when ``query`` is not a question or an instruction. A query in
+    another language passes unjudged, and says so in its detail."""
     if is_request(query, tools):
         return CheckResult.ok()
+    if not_english(query):
+        return CheckResult(passed=True, detail="not judged: the query is not in English")
     return CheckResult.fail(NOT_A_REQUEST, "the query is a statement or a fragment, not a request.")
 
 
