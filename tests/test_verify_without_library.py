@@ -120,6 +120,18 @@ def test_execution_without_a_library_is_a_one_line_error(tmp_path: Path, capsys)
     assert "execution  not run on 1 rows (not executed: no library)" in out and "accepted: 1" in out
 
 
+def test_a_request_in_another_language_is_verified_and_says_what_was_not_judged(tmp_path: Path) -> None:
+    rows = _write(tmp_path / "rows.jsonl", [
+        _xlam(1, "北京后天的天气如何", [_call("北京")]),   # "how is the weather in Beijing the day after tomorrow?"
+        _xlam(2, "北京后天的天气如何", [_call("上海")]),   # Shanghai: not in the request
+        _xlam(3, "What's the weather in Oslo?", [_call("Oslo")]),
+    ])
+    records = {r.source_id: r for r in read_records(verify_dataset(rows, out_dir=tmp_path / "out").records_path)}
+    assert records[1].accepted and records[1].semantic_check.detail == "not judged: the query is not in English"
+    assert records[2].rejection == ("grounding", "ungrounded_argument")
+    assert records[3].accepted and records[3].semantic_check.detail == ""
+
+
 def test_bfcl_ground_truth_takes_the_first_allowed_value_at_every_depth(tmp_path: Path) -> None:
     row = _bfcl("live_1", "Cool the room to 20 degrees", [{"set_ac": {
         "body": [{"mode": ["COOL", "cool"], "temp": [20], "timer": ["", 60]}], "power": [True], "note": [""]}}])

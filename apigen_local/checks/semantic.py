@@ -126,11 +126,23 @@ class SemanticChecker:
 
     def judge(self, query: str, tools: Sequence[Tool], calls: Sequence[FunctionCall],
               results: Sequence[CallResult], *, seed: int) -> Verdict:
-        """The verdict on one executed row."""
+        """The verdict on one executed row. A head check that passed with a note ("not judged: the
+        query is not in English") keeps its note in a passing verdict's detail."""
+        notes: list[str] = []
         if self.coverage:
             for head in (check_request(query, tools), check_repeats(query, calls), check_coverage(query, calls)):
                 if not head.passed:
                     return Verdict(thought=head.detail, passes=False, check=head, raw="")
+                notes += [head.detail] if head.detail else []
+        verdict = self._judged(query, tools, calls, results, seed=seed)
+        if notes and verdict.passes:
+            detail = "; ".join([*notes, verdict.check.detail] if verdict.check.detail else notes)
+            verdict = verdict.model_copy(update={"check": verdict.check.model_copy(update={"detail": detail})})
+        return verdict
+
+    def _judged(self, query: str, tools: Sequence[Tool], calls: Sequence[FunctionCall],
+                results: Sequence[CallResult], *, seed: int) -> Verdict:
+        """The verdict after the head checks: the fit check, then the design."""
         if self.model is not None and self.fit_margin is not None:
             fit = check_fit(self.model, query, calls, [*self.library, *tools], self.fit_margin)
             if not fit.passed:
