@@ -52,6 +52,13 @@ def test_mentions_read_percentages_fractions_and_scales() -> None:
          [call("slugify", title="Hello World"), call("word_count", text="a b c")], True),
         ("Meet at 2pm on 2025-07-14.", [call("meet", date="2025-07-14", start_time="14:00")], True),
         ("Meet at 2pm on 2025-07-14.", [call("meet", date="2025-07-14")], False),
+        # a date written with digits is one mention, used in any format; the stated today is context
+        ("A play next Monday 2023.10.2 in Chicago?", [call("events", city="Chicago", date="2023-10-02")], True),
+        ("A play next Monday 2023.10.2 in Chicago?", [call("events", city="Chicago", date="2023-10-03")], False),
+        ("A house from 05/10/2023 to 05/15/2023", [call("houses", where="New York")], False),
+        ("Weather in Oslo tomorrow? today is 2023.10.1", [call("weather", city="Oslo", date="2023-10-02")], True),
+        ("Alameda on the upcoming Wednesday, today is Monday April 25th 2023?",
+         [call("weather", city="Alameda", date="2023-04-27")], True),
     ],
 )
 def test_coverage(query: str, calls: list[FunctionCall], covered: bool) -> None:

@@ -14,6 +14,10 @@ number unused. Rules (reason code ``unused_query_value``):
   (dates, addresses, free text).
 - Not required: 0 and 1, and a count equal to the number of calls or to the length of a list
   argument ("these 3 numbers: 7, 11, 13").
+- A date written with digits (``2023.10.1``, ``05/15/2023``) is one mention: it is used when its
+  year, month and day are all among the calls' numbers (``"2023-10-01"`` uses ``2023.10.1``).
+  The day a query states as today ("today is 2023.10.1", "today is Monday April 25th 2023") is
+  the reference of its relative dates, not a mention.
 - Quoted text (``'...'``, ``"..."``, curly quotes) is a mention too: it is used when its
   normalised words occur in some string argument. So is a clock time (``2pm``, ``14:30``): it is
   used when a string argument holds it as ``HH:MM`` or as the query wrote it.
@@ -99,6 +103,29 @@ def quoted(query: str) -> list[str]:
     return [next(group for group in match.groups() if group) for match in _QUOTED_RE.finditer(query)]
 
 
+_NUMERIC_DATE_RE = re.compile(r"(?<![\w.])(?:(\d{4})([-/.])(\d{1,2})\2(\d{1,2})"
+                              r"|(\d{1,2})([-/.])(\d{1,2})\6(\d{4}))(?![\w])")
+_TODAY_RE = re.compile(r"\btoday(?:'s date)?\s*(?:is|=|:)\s*[^.?!\n]{0,40}", re.IGNORECASE)
+
+
+def _blanked(query: str, start: int, end: int) -> str:
+    return query[:start] + " " * (end - start) + query[end:]
+
+
+def _dates_checked(query: str, used: list[float]) -> tuple[str, str | None]:
+    """``query`` without the day it states as today ("today is 2023.10.1": the reference of a
+    relative date, not an argument) and without the numeric dates some call uses (its year, month
+    and day all among the calls' numbers, in any format); with the first date no call uses, if any."""
+    for match in list(_TODAY_RE.finditer(query)):
+        query = _blanked(query, match.start(), match.end())
+    for match in _NUMERIC_DATE_RE.finditer(query):
+        parts = [float(n) for n in match.groups() if n and n.isdigit()]
+        if not all(any(math.isclose(part, u) for u in used) for part in parts):
+            return query, match[0]
+        query = _blanked(query, match.start(), match.end())
+    return query, None
+
+
 def check_coverage(query: str, calls: Sequence[FunctionCall]) -> CheckResult:
     """Fail on the first digit-written number or quoted text of ``query`` that no call uses."""
     strings = [leaf for call in calls for leaf in _leaves(call.arguments) if isinstance(leaf, str)]
@@ -113,6 +140,9 @@ def check_coverage(query: str, calls: Sequence[FunctionCall]) -> CheckResult:
             return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query states {match[0]!r}, but no call uses it.")
         query = query[:match.start()] + " " * (match.end() - match.start()) + query[match.end():]
     used, counts = _used_numbers(calls)
+    query, unused_date = _dates_checked(query, used)
+    if unused_date is not None:
+        return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query states {unused_date!r}, but no call uses it.")
     for text, readings in mentions(query):
         if readings & {0.0, 1.0} or readings & counts:
             continue
