@@ -190,7 +190,8 @@ def test_bfcl_keeps_a_required_parameter_that_may_also_be_empty(tmp_path: Path) 
     ("2023-10-12", "an SUV from today until the 12th. today is 2023.10.1", implied.RELATIVE_DATE),
     ("2023-09-30", "a train tomorrow, today is 20230929", implied.RELATIVE_DATE),
     ("2024-03-22 00:00:00", "a cleaner on the 22nd of March, 2024", implied.DATE_FORMAT),  # midnight: no time
-    (2, "What is the host count for February 2022?", implied.MONTH_NUMBER),
+    ("北京", "北京后天的天气如何", implied.UNSPACED_TEXT),  # Beijing, in a sentence written without spaces
+    ("서울", "서울의 날씨", implied.UNSPACED_TEXT),  # Seoul, with a suffix
     ("New York, NY", "something to do in NY", implied.PLACE_NICKNAME),
 ])
 def test_each_implied_rule_explains_what_it_names(value: str, query: str, rule: str) -> None:
@@ -222,13 +223,20 @@ def test_each_implied_rule_explains_what_it_names(value: str, query: str, rule: 
     ("2023-10-04", "events this Sunday? Today is Friday 2023-09-29."),
     ("2025-03-03", "Miami on March 3rd next year? today is 2023.10.1"),
     ("2024-03-22 09:00:00", "a cleaner on the 22nd of March, 2024"),  # a time nobody stated
-    (5, "May I see the host count?"),                # "may" is not the month here
-    (3, "What is the host count for February 2022?"),
+    ("上海", "北京后天的天气如何"),                   # Shanghai is not in it
+    ("1月3日", "11月3日の天気を教えて"),               # January 3 is not November 3
+    ("北", "北京天气"),                                # one character
+    ("low to high", "Sort the results from high to low"),
+    ("2023-10-01T13:45:59+05:00", "On 2023-10-01 at 1:45 pm, book it"),  # invented seconds and zone
+    ("2023-10-01T00:00:00", "Book on 2023-10-01 at 3pm"),  # midnight against a stated time
+    ("2023-01-01", "today is 9999-12-31, book tomorrow"),  # no overflow, no grounding
 ])
 def test_values_nothing_explains_are_still_rejected_in_implied_mode(value: str, query: str) -> None:
     assert value_evidence(value, query, mode="implied")[0].rule is None
 
 
+MONTH = {"type": "integer", "description": "The month, 1 to 12."}
+STORE = {"type": "integer", "description": "Store id"}
 SERVICE = {"type": "integer", "description": "The service's ID. For example, 1 for cleaning service, "
                                              "2 for ironing service, 3 for deep cleaning service."}
 PROVINCE = {"type": "integer", "description": "The province's ID: 1 represents Bangkok, 2 for Chiang Mai."}
@@ -245,6 +253,12 @@ LANGUAGE = {"type": "string", "description": "A BCP 47 code, such as 'en' for En
     ("track:Friends artist:Marshmello", "Play the song 'Friends' by Marshmello", SONG, implied.DESCRIBED_FORMAT),
     ([2], "a housekeeper for ironing services", {"type": "array", "items": {"type": "integer"},
                                                  "description": SERVICE["description"]}, implied.DESCRIBED_CODE),
+    (2, "What is the host count for February 2022?", MONTH, implied.MONTH_NUMBER),
+    (5, "May I see the host count?", MONTH, None),  # "may" is not the month here
+    (3, "What is the host count for February 2022?", MONTH, None),
+    (8, "What were the sales in August?", STORE, None),  # not a month parameter
+    (42, "the top results", {"type": "integer", "description": "There is no default. Example: 42"}, None),
+    (100, "the years", {"type": "integer", "description": "Defaults to the current year. Maximum 100."}, None),
     # what the description gives does not match what the request names:
     (3, "a housekeeper for cleaning services", SERVICE, None),  # 3 is deep cleaning
     (2, "professional cleaning in Bangkok", PROVINCE, None),
@@ -308,6 +322,6 @@ def test_the_review_page_explains_every_grounding_rule() -> None:
                      if isinstance(value, str) and value.startswith("implied:")}
     stated_rules = {grounding.STATED, grounding.STATED_NUMBER, grounding.STATED_TIME, grounding.STATED_DATE,
                     grounding.FROM_ENUM, grounding.FROM_DEFAULT, grounding.PASSED_ON}
-    assert len(implied_rules) == 15
+    assert len(implied_rules) == 16
     assert [rule for rule in sorted(implied_rules) if f'"{rule}":' not in script] == []
     assert [rule for rule in sorted(stated_rules) if f"  {rule}:" not in script] == []

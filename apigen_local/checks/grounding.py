@@ -3,9 +3,7 @@
 A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
 
 - Strings: grounded when their normalised words (case folded, accents, quotes and punctuation
-  dropped, a plural ``s``/``es`` dropped) occur in order in the normalised query; text in a script
-  written without spaces (Chinese, Japanese, Thai) or with suffixed words (Korean) when the
-  query holds it anywhere (``北京`` in ``北京后天的天气如何``); an ISO date
+  dropped, a plural ``s``/``es`` dropped) occur in order in the normalised query; an ISO date
   ``YYYY-MM-DD`` when the query states that date in a common format (``2024-03-05``,
   ``05/03/2024``, ``March 5, 2024``, ``5 March 2024``, or ``March 2024`` for its first and last
   day); a numeric string when the number is grounded.
@@ -167,6 +165,24 @@ def _compact(text: str) -> str:
     return re.sub(r"[\W_]+", "", unicodedata.normalize("NFKC", text).casefold())
 
 
+def _unspaced_text(value: str, query: str) -> bool:
+    """Text of two or more characters in a script written without spaces (or with suffixed words)
+    that the query holds, not next to a digit where the value starts or ends with one ("1月3日"
+    is not in "11月3日")."""
+    text = _compact(value)
+    if len(text) < 2 or not _UNSPACED_SCRIPT.search(value):
+        return False
+    said = _compact(query)
+    start = said.find(text)
+    while start >= 0:
+        end = start + len(text)
+        if not ((text[0].isdigit() and start > 0 and said[start - 1].isdigit())
+                or (text[-1].isdigit() and end < len(said) and said[end].isdigit())):
+            return True
+        start = said.find(text, start + 1)
+    return False
+
+
 def singular(text: str) -> str:
     """``text`` normalised, each word without a plural ``s`` or ``es``."""
     words = []
@@ -281,20 +297,21 @@ def clock_times(query: str) -> list[tuple[re.Match[str], tuple[int, int]]]:
     return found
 
 
-_PART_OF_DAY_RE = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s+(?:o'?clock\s+)?(?:in\s+the\s+(morning|afternoon|evening)"
-                             r"|at\s+(night))\b", re.IGNORECASE)
+_PART_OF_DAY_RE = re.compile(r"\b(?:at|by|around|from|until|till|to)\s+(\d{1,2})(?::(\d{2}))?\s+(?:o'?clock\s+)?"
+                             r"(?:in\s+the\s+(morning|afternoon|evening)|at\s+(night))\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=_QUERY_CACHE)
 def query_times(query: str) -> frozenset[tuple[int, int]]:
     """``(hour, minute)`` of every clock time in the query, ``noon`` and ``midday`` included, and
-    hours given a part of the day ("2 in the afternoon", "8 in the evening", "11 at night")."""
+    hours given a part of the day after "at", "by", "from", ... ("at 2 in the afternoon", "by 11
+    at night"; "a table for 4 in the evening" is a party, not a time)."""
     times = {(12, 0)} if re.search(r"\bnoon\b|\bmidday\b", query, re.IGNORECASE) else set()
     for hour, minute, part, night in _PART_OF_DAY_RE.findall(query):
         h = int(hour)
         if h <= 12:
-            afternoon = (part.casefold() in ("afternoon", "evening") or night) and h < 12
-            times.add((h + 12 if afternoon else h % 12 if part.casefold() == "morning" else h, int(minute or 0)))
+            later = part.casefold() in ("afternoon", "evening") or (night and 6 <= h < 12)
+            times.add((h % 12 + 12 if later else h % 12, int(minute or 0)))  # "12 at night" is 0:00
     return frozenset(times | {time for _, time in clock_times(query)})
 
 
@@ -347,7 +364,7 @@ class Evidence(NamedTuple):
 def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None, path: str = "",
                    mode: GroundingMode = "strict") -> list[Evidence]:
     """The evidence for every scalar of ``value`` (one item for a value the schema grounds whole).
-    In ``implied`` mode a string nothing states may be grounded by a rule of :mod:`.implied`."""
+    In ``implied`` mode a string or number nothing states may be grounded by a rule of :mod:`.implied`."""
     schema = schema if isinstance(schema, dict) else {}
     enum = schema.get("enum")
     if isinstance(enum, list) and value in enum and value is not None and not isinstance(value, bool):
@@ -385,13 +402,15 @@ def _implied_rule(value: str | float, query: str, schema: dict[str, Any]) -> str
     description = schema.get("description")
     description = description if isinstance(description, str) else ""
     if not isinstance(value, str):
-        if implied.month_number(value, query):
+        if "month" in description.casefold() and implied.month_number(value, query):
             return implied.MONTH_NUMBER
         return _described_rule(value, query, description, stated)
     if implied.json_text(value, query, lambda parsed: value_grounded(parsed, query)):
         return implied.JSON_TEXT
     if implied.joined_list(value, query, stated):
         return implied.JOINED_LIST
+    if _unspaced_text(value, query):
+        return implied.UNSPACED_TEXT
     if implied.place_nickname(value, query):
         return implied.PLACE_NICKNAME
     if implied.place_qualifier(value, query, lambda place, query: stated(place, query)
@@ -450,8 +469,6 @@ def _scalar_rule(value: Any, query: str) -> str | None:
             return PASSED_ON
         return STATED if value.strip() in query else None
     if f" {singular(value)} " in _spaced_singular(query):
-        return STATED
-    if _UNSPACED_SCRIPT.search(value) and _compact(value) in _compact(query):
         return STATED
     clock = _TIME_RE.match(value.strip())
     if clock:

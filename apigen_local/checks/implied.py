@@ -33,7 +33,11 @@ numbers), and is recorded with the value it accepted (see
   next week's, both pass, counted from the date's own weekday and from the weekday the request
   names for today where the two differ ("today is Monday 2022-10-20", a Thursday); with no stated
   today, none does.
-- ``month_number``: the number of a month the request names ("2" for "February 2022").
+- ``month_number``: the number of a month the request names ("2" for "February 2022"), for a
+  parameter whose description speaks of a month.
+- ``unspaced_text``: text in a script written without spaces (Chinese, Japanese, Thai) or with
+  suffixed words (Korean) that the request holds inside a longer run ("北京" in "北京后天的天气如何"),
+  two characters at least and not next to a digit it starts or ends with.
 - ``word_order``: the words of a run of the request in another order ("Ji Sung Park" for "park
   ji sung").
 - ``joined_list``: several stated values joined into one string by commas, semicolons, slashes
@@ -78,6 +82,7 @@ DESCRIBED_CODE: Final = "implied:described_code"
 DESCRIBED_DEFAULT: Final = "implied:described_default"
 DESCRIBED_FORMAT: Final = "implied:described_format"
 MONTH_NUMBER: Final = "implied:month_number"
+UNSPACED_TEXT: Final = "implied:unspaced_text"
 
 _STATE_COUNTRIES = ("US", "CA", "AU")  # whose states or provinces are written as qualifiers and codes
 _ALIASES = {"uk": "GB", "u.k.": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
@@ -183,10 +188,10 @@ def near_spelling(value: str, query: str) -> bool:
 
 def word_order(value: str, query: str) -> bool:
     """The words of a run of the request in another order ("Ji Sung Park" for "park ji sung"):
-    two to four words, each at least two letters, with no digit."""
+    two to four words, each at least two letters, with no digit and no function word."""
     wanted = _words(value).split()
-    if not 2 <= len(wanted) <= 4 or any(len(w) < 2 or not w.isalpha() for w in wanted):
-        return False
+    if not 2 <= len(wanted) <= 4 or any(len(w) < 2 or not w.isalpha() or w in _STOP_WORDS for w in wanted):
+        return False  # "low to high" is not "high to low"
     said = _words(query).split()
     return any(sorted(said[i:i + len(wanted)]) == sorted(wanted) for i in range(len(said) - len(wanted) + 1))
 
@@ -232,8 +237,8 @@ Clock = tuple[int, int]  # (hour, minute)
 
 _YEAR_FIRST = re.compile(r"(?P<y>\d{4})[-/.](?P<a>\d{1,2})[-/.](?P<b>\d{1,2})")
 _YEAR_LAST = re.compile(r"(?P<a>\d{1,2})[-/.](?P<b>\d{1,2})[-/.](?P<y>\d{4})")
-_CLOCK_PART = re.compile(r"(?:[ T]|\s+at\s+)(?P<h>\d{1,2}):(?P<mi>\d{2})(?::\d{2}(?:\.\d+)?)?"
-                         r"\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?")
+_CLOCK_PART = re.compile(r"(?:[ T]|\s+at\s+)(?P<h>\d{1,2}):(?P<mi>\d{2})(?::00(?:\.0+)?)?"
+                         r"\s*(?:Z|[+-]00:?00|UTC)?")  # invented seconds or a zone offset: not read
 _RANGE = re.compile(r"\s+(?:to|until|through|-|\u2013)\s+")
 _WEEKDAYS = {name: i for i, names in enumerate([("monday", "mon"), ("tuesday", "tue", "tues"), ("wednesday", "wed"),
                                                  ("thursday", "thu", "thur", "thurs"), ("friday", "fri"),
@@ -257,7 +262,8 @@ def date_value(value: str, query: str, stated_dates: frozenset[Date], stated_tim
 
 def _one_date(text: str, query: str, stated_dates: frozenset[Date], stated_times: frozenset[Clock]) -> str | None:
     readings, clock = _readings(text)
-    if not readings or (clock is not None and clock not in stated_times):
+    midnight = clock == (0, 0) and not stated_times  # the day's start, where the request states no time
+    if not readings or (clock is not None and clock not in stated_times and not midnight):
         return None
     if readings & stated_dates:
         return DATE_FORMAT
@@ -283,7 +289,7 @@ def _readings(text: str) -> tuple[set[Date], Clock | None]:
         orders = [(a, b)] if pattern is _YEAR_FIRST else [(a, b), (b, a)]
         readings = {(year, m, d) for m, d in orders if _valid(year, m, d)}
         clock = (int(clock_match["h"]), int(clock_match["mi"])) if clock_match else None
-        return readings, None if clock == (0, 0) else clock  # midnight: the day's start, no time stated
+        return readings, clock
     return set(), None
 
 
@@ -345,6 +351,8 @@ def relative_dates(query: str) -> frozenset[Date]:
     text = query.casefold()
     found: set[datetime.date] = set()
     for today, named_weekday in _today(query):
+        if not datetime.date(2, 1, 1) <= today <= datetime.date(9998, 1, 1):
+            continue  # counting from the first or last days of the calendar would overflow
         if "day after tomorrow" in text:
             found.add(today + datetime.timedelta(days=2))
         elif re.search(r"\btomorrow\b", text):
@@ -407,7 +415,9 @@ def described_default(value: str | float, description: str) -> bool:
     first number or quoted text after a default cue ("If user doesn't specify, please use 100",
     "Defaults to 'celsius'"), in the same sentence."""
     for cue in _DEFAULT_CUE.finditer(description):
-        first = _FIRST_TOKEN.search(description, cue.end())
+        if re.match(r"\s*(?:value\s+)?(?:is\s+)?(?:none|no\b)", description[cue.end():], re.IGNORECASE):
+            continue
+        first = _FIRST_TOKEN.match(description, cue.end())
         if first and (first[1] if first[1] is not None else first[2]) == _plain(value):
             return True
     return False

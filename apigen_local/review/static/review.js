@@ -22,6 +22,7 @@ const RULES = {
   "implied:relative_date": "implied: a date counted from the day the request states as today",
   "implied:word_order": "implied: stated words in another order",
   "implied:month_number": "implied: the number of a stated month",
+  "implied:unspaced_text": "implied: text the request holds inside a longer run of its script",
   "implied:described_code": "implied: the code the parameter's description gives for what the request names",
   "implied:described_default": "implied: the value the parameter's description says to use when none is given",
   "implied:described_format": "implied: stated values laid out by the description's template",
