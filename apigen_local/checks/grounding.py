@@ -49,7 +49,7 @@ import calendar
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Final, Literal, NamedTuple
 
@@ -154,7 +154,7 @@ def normalise_text(text: str) -> str:
 
 
 #: scripts written without spaces between words (Han, kana, Thai, Lao, Khmer, Myanmar) and Hangul,
-#: whose words take suffixes: a value in them is stated when the query holds it anywhere
+#: whose words take suffixes (see :func:`_unspaced_text`, an implied rule)
 _UNSPACED_SCRIPT = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf"
                               "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -404,7 +404,7 @@ def _implied_rule(value: str | float, query: str, schema: dict[str, Any]) -> str
     if not isinstance(value, str):
         if "month" in description.casefold() and implied.month_number(value, query):
             return implied.MONTH_NUMBER
-        return _described_rule(value, query, description, stated)
+        return _described_rule(value, query, description)
     if implied.json_text(value, query, lambda parsed: value_grounded(parsed, query)):
         return implied.JSON_TEXT
     if implied.joined_list(value, query, stated):
@@ -429,7 +429,7 @@ def _implied_rule(value: str | float, query: str, schema: dict[str, Any]) -> str
         return implied.CURRENCY_CODE
     if implied.described_format(value, query, description, stated):
         return implied.DESCRIBED_FORMAT
-    return _described_rule(value, query, description, stated)
+    return _described_rule(value, query, description)
 
 
 def _described(value: Any, query: str, schema: Any) -> bool:
@@ -438,16 +438,17 @@ def _described(value: Any, query: str, schema: Any) -> bool:
     description = schema.get("description") if isinstance(schema, dict) else None
     if not isinstance(description, str) or isinstance(value, bool) or not isinstance(value, str | int | float):
         return False
-    return _described_rule(value, query, description, _stated_scalar) is not None
+    return _described_rule(value, query, description) is not None
 
 
 def _stated_scalar(text: str, query: str) -> bool:
+    """Whether a strict rule grounds ``text`` in ``query``."""
     return _scalar_rule(text, query) is not None
 
 
-def _described_rule(value: str | float, query: str, description: str,
-                    stated: Callable[[str, str], bool]) -> str | None:
-    if implied.described_code(value, query, description, stated):
+def _described_rule(value: str | float, query: str, description: str) -> str | None:
+    """The rule by which the parameter's ``description`` gives ``value``, or ``None``."""
+    if implied.described_code(value, query, description, _stated_scalar):
         return implied.DESCRIBED_CODE
     if implied.described_default(value, description):
         return implied.DESCRIBED_DEFAULT
