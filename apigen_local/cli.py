@@ -519,8 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
                           help="turn on the function-fit check: how much better (mean log-probability per token) "
                                "the called functions must explain the request than the library's others (0.3 was "
                                "best on the default model's dev rows; off by default, see benchmarks/README.md)")
-    generate.add_argument("--judge", choices=("coverage", "verdict", "agreement"),
-                          help="semantic design: coverage only, or coverage then the model (default: coverage)")
+    generate.add_argument("--judge", choices=("coverage", "verdict", "agreement", "round_trip"),
+                          type=lambda text: text.replace("-", "_"),
+                          help="semantic design: coverage only, or coverage then the model; round-trip keeps a "
+                               "row only when the model, reading its request, makes exactly its calls "
+                               "(default: coverage)")
     _add_machine_options(generate)
     generate.set_defaults(handler=_cmd_generate)
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 QueryStyle = Literal["simple", "multiple", "parallel", "parallel_multiple"]
 #: How the model takes part in the semantic stage (see :mod:`apigen_local.checks.semantic`).
-JudgeDesign = Literal["coverage", "verdict", "agreement"]
+JudgeDesign = Literal["coverage", "verdict", "agreement", "round_trip"]
 Stage = Literal["input", "format", "dedup", "grounding", "execution", "semantic", "irrelevance"]
 #: The checking stages in the order a row meets them; a row's rejection is its first failed one.
 #: ``irrelevance`` runs only on irrelevance rows (``generate --irrelevance``).

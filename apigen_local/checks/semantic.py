@@ -17,7 +17,11 @@ Then, by the ``design``:
 - ``agreement``: the model answers the query itself, at temperature 0 with the same offered tools,
   and the row passes when both answers call the same set of functions (``disagrees``). Counts
   are not compared, since small models at temperature 0 repeat a call until the length limit;
-  argument values are grounding's and coverage's job.
+  argument values are grounding's and coverage's job;
+- ``round_trip``: the model answers the query itself, as for ``agreement``, and the row passes
+  only when that answer is the row's calls: the same functions with the same values, in any
+  order (``round_trip_differs``). For calls-first rows, whose calls were drawn before the
+  request was written, it asks whether the request says what the calls do (issue 38).
 """
 
 from __future__ import annotations
@@ -103,6 +107,32 @@ def same_functions(row: Sequence[FunctionCall], answer: Sequence[FunctionCall]) 
     return {call.name for call in row} == {call.name for call in answer}
 
 
+def _normal(value: Any) -> Any:
+    """A value as a round trip compares it: numbers by value, text trimmed and case-folded."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        return " ".join(value.split()).casefold()
+    if isinstance(value, list):
+        return [_normal(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _normal(item) for key, item in sorted(value.items())}
+    return value
+
+
+def same_calls(row: Sequence[FunctionCall], answer: Sequence[FunctionCall]) -> bool:
+    """Whether two answers make the same calls with the same values, in any order."""
+    def keys(calls: Sequence[FunctionCall]) -> list[str]:
+        return sorted(json.dumps([call.name, _normal(call.arguments)], sort_keys=True) for call in calls)
+    return keys(row) == keys(answer)
+
+
+def _shown(calls: Sequence[FunctionCall]) -> str:
+    return "; ".join(f"{call.name}({json.dumps(call.arguments, ensure_ascii=False)[1:-1]})" for call in calls) or "nothing"
+
+
 def _names(calls: Sequence[FunctionCall]) -> str:
     return ", ".join(call.name for call in calls) or "nothing"
 
@@ -147,8 +177,8 @@ class SemanticChecker:
             fit = check_fit(self.model, query, calls, [*self.library, *tools], self.fit_margin)
             if not fit.passed:
                 return Verdict(thought=fit.detail, passes=False, check=fit, raw="")
-        if self.design == "agreement":
-            return self.agreement(query, tools, calls, seed=seed)
+        if self.design in ("agreement", "round_trip"):
+            return self.agreement(query, tools, calls, seed=seed, exact=self.design == "round_trip")
         if self.design == "verdict":
             return self.verdict(query, tools, calls, results, seed=seed)
         return Verdict(thought="", passes=True, check=CheckResult.ok(), raw="")
@@ -181,15 +211,20 @@ class SemanticChecker:
         return parse_answer(completion.text), completion
 
     def agreement(self, query: str, tools: Sequence[Tool], calls: Sequence[FunctionCall], *,
-                  seed: int) -> Verdict:
-        """The ``agreement`` design: the row passes when the model's own answer calls the same functions."""
+                  seed: int, exact: bool = False) -> Verdict:
+        """The ``agreement`` design: the row passes when the model's own answer calls the same
+        functions; ``exact`` (``round_trip``): the same calls, values included."""
         own, completion = self.answer(query, tools, seed=seed)
         if own is None:
             check = CheckResult.fail("invalid_verdict",
                                      f"the model's own answer is not readable: {completion.text[:120]!r}")
             thought = ""
         else:
-            thought = f"independent answer calls {_names(own)}; the row calls {_names(calls)}"
-            check = CheckResult.ok() if same_functions(calls, own) else CheckResult.fail("disagrees", thought)
+            if exact:
+                thought = f"the request read back gives {_shown(own)}; the row calls {_shown(calls)}"
+                check = CheckResult.ok() if same_calls(calls, own) else CheckResult.fail("round_trip_differs", thought)
+            else:
+                thought = f"independent answer calls {_names(own)}; the row calls {_names(calls)}"
+                check = CheckResult.ok() if same_functions(calls, own) else CheckResult.fail("disagrees", thought)
         return Verdict(thought=thought, passes=check.passed, check=check, raw=completion.text,
                        completion_tokens=completion.completion_tokens, seconds=completion.seconds)

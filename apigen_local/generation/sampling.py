@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
 from ..types import FunctionCall, QueryStyle, Tool
-from .calls_first import ValuePools, sample_calls
+from .calls_first import CallCheck, CallPool, build_pool, sample_calls
+from .values import ValueDrawer
 
 #: ``query_first``: the model writes the request and its calls; ``calls_first``: the calls are
 #: drawn first (:mod:`.calls_first`) and the model writes only the request.
@@ -166,17 +167,20 @@ class RequestSampler:
         example_group: int = 1,
         mode: GenerationMode = "query_first",
         irrelevance: float = 0.0,
+        call_check: CallCheck | None = None,
     ) -> None:
+        """``call_check`` executes calls-first's candidate calls (the sandbox), so that only calls
+        that run are drawn; without it every well-formed candidate is kept."""
         if not tools:
             raise ConfigError("no tools to sample from")
         self.mode = mode
-        self.pools = ValuePools(example.answers for example in examples)
-        if mode == "calls_first":  # only functions whose every required argument can be drawn
-            probe = random.Random(0)
-            tools = [t for t in tools if sample_calls(probe, "simple", [t], self.pools, 1, 1)]
+        self.pool = CallPool({})
+        if mode == "calls_first":  # only functions with a verified call are offered
+            self.pool = build_pool(tools, ValueDrawer(example.answers for example in examples), seed, call_check)
+            tools = [t for t in tools if self.pool.has(t.name)]
             if not tools:
-                raise ConfigError("calls-first: no function of the library has arguments that can be "
-                                  "drawn; add seed rows that call them (--seed-file)")
+                raise ConfigError("calls-first: no function of the library has a call that can be drawn "
+                                  "and runs; add seed rows that call them (--seed-file)")
         self.tools = list(tools)
         self.examples = list(examples)
         self.seed = seed
@@ -220,13 +224,14 @@ class RequestSampler:
         examples = others[:self.n_examples]
         calls: list[FunctionCall] = []
         if self.mode == "calls_first" and irrelevance != "written":
-            calls = sample_calls(_row_random(self.seed, index, "calls"), style, offered, self.pools,
+            calls = sample_calls(_row_random(self.seed, index, "calls"), style, offered, self.pool,
                                  plan.min_calls, plan.max_calls)
             # the calls are given, so nothing can be copied from a seed row that calls the same
-            # functions: it shows best how such calls are asked for
+            # functions: it shows best how such calls are asked for, and it comes last, next to
+            # the task
             called = {call.name for call in calls}
             similar = sorted((e for e in order if e.functions & called), key=lambda e: -len(e.functions & called))
-            examples = (similar + [e for e in others if e not in similar])[:self.n_examples]
+            examples = (similar + [e for e in others if e not in similar])[:self.n_examples][::-1]
         return GenerationRequest(
             index=index,
             seed=self.seed,

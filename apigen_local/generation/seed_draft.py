@@ -2,7 +2,7 @@
 
 A small model shown no example rows writes bare function names as requests. A drafted row gives
 it the shape to copy: one call per function with values drawn as calls-first draws them
-(:mod:`~.calls_first`), and a request made from the function's description in the imperative,
+(:mod:`~.values`), and a request made from the function's description in the imperative,
 followed by every value the call passes (``Convert a temperature between units: value 36.6,
 from unit celsius, to unit fahrenheit.``). Every value is stated, so the row passes grounding.
 The requests read like forms, not like people: edit them into the requests your users write.
@@ -18,7 +18,7 @@ from typing import Any
 
 from ..tool_specs import xlam_tools
 from ..types import FunctionCall, Tool
-from .calls_first import ValuePools, sample_calls
+from .values import ValueDrawer
 
 _ES_ENDINGS = ("ches", "shes", "sses", "xes", "zes")
 
@@ -60,20 +60,20 @@ def draft_query(tool: Tool, call: FunctionCall) -> str:
 def draft_seed_rows(tools: Sequence[Tool], *, per_function: int = 2, seed: int = 0) -> list[dict[str, Any]]:
     """``per_function`` drafted xlam rows per tool (fewer when its values cannot be drawn apart)."""
     rng = random.Random(seed)
-    pools = ValuePools([])
+    drawer = ValueDrawer([])
     rows: list[dict[str, Any]] = []
     for tool in tools:
         seen: set[str] = set()
         for _ in range(per_function * 4):
-            calls = sample_calls(rng, "simple", [tool], pools, 1, 1)
-            if not calls:
+            call = drawer.call(rng, tool)
+            if call is None:
                 continue
-            key = json.dumps(calls[0].arguments, sort_keys=True)
+            key = json.dumps(call.arguments, sort_keys=True)
             if key in seen:
                 continue
             seen.add(key)
-            rows.append({"id": len(rows), "query": draft_query(tool, calls[0]),
-                         "answers": json.dumps([calls[0].model_dump()]),
+            rows.append({"id": len(rows), "query": draft_query(tool, call),
+                         "answers": json.dumps([call.model_dump()]),
                          "tools": json.dumps(xlam_tools([tool]))})
             if len(seen) == per_function:
                 break

@@ -25,7 +25,7 @@ from ..model.engine import KvKeys
 from ..model.local import Completion, LocalModel
 from ..sandbox.executor import SandboxExecutor
 from ..tools import Library, load_library
-from ..types import JudgeDesign, Record
+from ..types import FunctionCall, JudgeDesign, Record
 from .config import GenerationConfig
 
 JUDGE_SEED_STRIDE = 1_000_003  # the judge's seed for a row: its id + the run's seed times this
@@ -144,7 +144,8 @@ class Worker:
                 examples = load_seed_examples(cfg.seed_file) if cfg.seed_file else []
                 self.sampler = RequestSampler(self.library.tools, examples, seed=cfg.seed, styles=cfg.styles,
                                               n_examples=cfg.n_examples, example_group=cfg.example_group,
-                                              mode=cfg.mode, irrelevance=cfg.irrelevance)
+                                              mode=cfg.mode, irrelevance=cfg.irrelevance,
+                                              call_check=self._runs if self.sandbox is not None else None)
                 self.generator = Generator(self.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
                                            bounds=cfg.bounds())
         except BaseException:
@@ -200,6 +201,13 @@ class Worker:
         if pair is not None:
             record.query, record.answers = pair.query, pair.answers
         return record
+
+    def _runs(self, calls: list[FunctionCall]) -> list[bool]:
+        """Whether each call runs in the sandbox and passes the execution check (calls-first's pool)."""
+        assert self.sandbox is not None and self.library is not None and self.settings.sandbox is not None
+        outcomes = execute_rows(self.sandbox, [[call] for call in calls], self.library.tools,
+                                batch_size=self.settings.sandbox.calls_per_container)
+        return [outcome.check.passed for outcome in outcomes]
 
     # -- check -------------------------------------------------------------------------------
     def execute(self, records: Sequence[Record]) -> tuple[list[RowExecution], float]:
