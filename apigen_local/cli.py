@@ -496,8 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed-file", help="few-shot rows in xlam-60k JSONL")
     generate.add_argument("--mode", choices=("query-first", "calls-first"),
                           type=lambda text: text.replace("_", "-"),
-                          help="query-first (default): the model writes request and calls; calls-first: "
-                               "the calls are drawn, the model writes the request")
+                          help="calls-first (default): calls that make sense are drawn and run first, the model "
+                               "writes only the request; query-first: the model writes request and calls")
     generate.add_argument("--max-string-chars", type=int,
                           help="longest string argument the model may write (default: 48; a value cut there "
                                "is rejected)")

@@ -123,8 +123,13 @@ def test_rows_of_an_example_group_share_their_few_shot_block(model):
     assert shares[4] > shares[1] + 100
 
 
-def test_shared_prefix_follows_the_majority():
-    assert _shared_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9], [7]]) == [1, 2, 3]
+def test_shared_prefix_follows_the_majority_and_saves_the_most():
+    assert _shared_prefix([[1, 2, 3, 4], [1, 2, 3, 5], [1, 2, 9], [7]]) == [1, 2]  # saves 2 x 2, not 3 x 1
+    assert _shared_prefix([[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 7], [1, 2, 9]]) == [1, 2, 3, 4, 5]  # 5 x 1 beats 2 x 2
+    # calls-first: a batch shares its system prompt and generic examples; two rows share more
+    shared, longer = list(range(100)), list(range(100, 400))
+    rows = [shared + longer + [i] for i in range(2)] + [shared + [1000 + i] for i in range(14)]
+    assert _shared_prefix(rows) == shared
     assert _shared_prefix([[1, 2], [3, 4]]) == []
     assert _shared_prefix([[5, 6, 7], [5, 6, 7]]) == [5, 6, 7]
 

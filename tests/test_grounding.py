@@ -126,9 +126,38 @@ def test_lists_and_objects_check_each_element() -> None:
 def test_values_the_text_cannot_judge_pass() -> None:
     query = "Sort the list 4, 2."
     assert value_grounded(True, query)
-    assert value_grounded("descending", query, {"type": "string", "enum": ["ascending", "descending"]})
     assert value_grounded(10, query, {"type": "integer", "default": 10})
+    assert value_grounded("ascending", query, {"type": "string", "enum": ["ascending"]})  # the only choice
     assert not value_grounded(10, query, {"type": "integer", "default": 5})
+
+
+@pytest.mark.parametrize(("value", "query"), [
+    ("descending", "Sort 4, 2 in descending order."),
+    ("km", "How many feet are in 5 kilometres?"),
+    ("ft", "How many feet are in 5 kilometres?"),
+    ("fahrenheit", "Convert 20 °F to kelvin."),
+    ("kelvin", "Convert 20 °F to kelvin."),
+    ("single_line", "Write the address on a single line."),
+    ("mi", "How far is 3 miles in metres?"),
+])
+def test_an_allowed_value_the_query_names_is_grounded(value: str, query: str) -> None:
+    schema = {"type": "string", "enum": ["ascending", "descending", "km", "ft", "mi", "m", "in", "fahrenheit",
+                                         "kelvin", "celsius", "single_line", "multi_line"]}
+    assert value_grounded(value, query, schema)
+
+
+@pytest.mark.parametrize(("value", "query"), [
+    ("descending", "Sort the list 4, 2."),
+    ("celsius", "Add 310 to the end of today's date."),
+    ("in", "How many feet are in 5 kilometres?"),
+    ("m", "I'm 30 and my friend is 40."),
+    ("multi_line", "Write the address on a single line."),
+])
+def test_an_allowed_value_the_query_does_not_name_is_not(value: str, query: str) -> None:
+    """Drawn calls hold allowed values the request never mentions (issue 38)."""
+    schema = {"type": "string", "enum": ["ascending", "descending", "m", "in", "celsius", "single_line",
+                                         "multi_line"], "default": "ascending"}
+    assert not value_grounded(value, query, schema)
 
 
 def test_check_grounding_names_call_argument_and_value() -> None:

@@ -151,3 +151,18 @@ def test_typed_values_follow_the_format_the_description_names() -> None:
     assert len(clock) == 5 and clock[2] == ":"
     percent = typed_value(rng, "tip", {"type": "number", "description": "The tip as a percent."})
     assert 1 <= percent <= 30
+
+
+def test_an_optional_argument_is_drawn_only_with_a_value_other_than_its_default() -> None:
+    library = load_library(EXAMPLES / "library.py").by_name
+    drawer, rng = ValueDrawer([]), random.Random(8)
+    separators = [drawer.call(rng, library["slugify"]).arguments.get("separator") for _ in range(200)]
+    assert "-" not in separators and any(s is not None for s in separators)
+
+
+def test_two_arguments_of_one_call_do_not_share_a_value(seeds: ValueDrawer) -> None:
+    library = load_library(EXAMPLES / "library.py").by_name
+    rng = random.Random(9)
+    for _ in range(200):
+        scales = seeds.call(rng, library["convert_temperature"]).arguments
+        assert scales["from_scale"] != scales["to_scale"]

@@ -20,9 +20,12 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
 - Clock times ``HH:MM`` (or ``HH:MM:00``): grounded when the query states the time (``14:30``,
   ``2:30 pm``, ``noon``, ``2 in the afternoon``).
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
+- Allowed values (``enum``): grounded when the query names them, by the value's words
+  (``single_line``: "single line") or, for a unit code, by a name of the unit ("kilometres" for
+  ``km``, "°F" for ``fahrenheit``). A parameter with one allowed value passes on. Drawn calls
+  (calls-first) hold allowed values the request may never mention (issue 38).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
-  values from the parameter's ``enum``, values equal to the parameter's ``default``, the numbers
-  0 and 1 (usually implied: "starts at rest", "a file"), and strings of up to three characters
+  values equal to the parameter's ``default``, the numbers 0 and 1 (usually implied: "starts at rest", "a file"), and strings of up to three characters
   with no letter or digit (separators such as ``","`` or ``"_"``). A longer string of symbols
   must be stated (``caesar_cipher(text="}}]}, {")`` is not a separator).
 
@@ -367,10 +370,13 @@ def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None,
     In ``implied`` mode a string or number nothing states may be grounded by a rule of :mod:`.implied`."""
     schema = schema if isinstance(schema, dict) else {}
     enum = schema.get("enum")
-    if isinstance(enum, list) and value in enum and value is not None and not isinstance(value, bool):
-        return [Evidence(path, value, FROM_ENUM)]
     if "default" in schema and value == schema["default"] and value is not None and not isinstance(value, bool):
         return [Evidence(path, value, FROM_DEFAULT)]
+    if isinstance(enum, list) and value in enum and value is not None and not isinstance(value, bool):
+        if len(enum) == 1 or enum_named(value, query):
+            return [Evidence(path, value, FROM_ENUM)]
+        implied_ok = mode == "implied" and isinstance(value, str) and value.casefold() not in _ENUM_NAMES
+        return [Evidence(path, value, _implied_rule(value, query, schema) if implied_ok else None)]
     if isinstance(value, list):
         items = schema.get("items")
         items = items if isinstance(items, dict) else {}
@@ -387,6 +393,31 @@ def value_evidence(value: Any, query: str, schema: dict[str, Any] | None = None,
     elif mode == "implied" and rule == PASSED_ON and _described(value, query, schema):
         rule = _implied_rule(value, query, schema)  # a 0 or 1 the description gives: say so
     return [Evidence(path, value, rule)]
+
+
+#: allowed values that are codes, and the words a request names them by
+_ENUM_NAMES: dict[str, tuple[str, ...]] = {
+    **{unit: tuple(word for word, size in UNITS_OF_MEASURE.items() if size == UNITS_OF_MEASURE[unit])
+       for unit in ("mm", "cm", "km", "g", "kg", "s", "min", "h")},
+    "m": ("metre", "metres", "meter", "meters"), "in": ("inch", "inches"), "ft": ("ft", "foot", "feet"),
+    "yd": ("yd", "yard", "yards"), "mi": ("mi", "mile", "miles"),
+    "celsius": ("celsius", "centigrade", "°c"), "fahrenheit": ("fahrenheit", "°f"), "kelvin": ("kelvin", "kelvins"),
+}
+
+
+def enum_named(value: Any, query: str) -> bool:
+    """Whether ``query`` names the allowed value ``value``: its words (``single_line`` as "single
+    line"), or, for a unit code, a name of the unit ("kilometres" for ``km``). A number must be stated."""
+    if not isinstance(value, str):
+        return _scalar_rule(value, query) is not None
+    names = _ENUM_NAMES.get(value.casefold())
+    if names is not None:
+        text = query.casefold()
+        return any(re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", text) for name in names) or \
+            (len(value) > 2 and f" {value.casefold()} " in _spaced_singular(query))
+    words = singular(re.sub(r"[_\-]+", " ", value)).split()
+    spaced = _spaced_singular(query)
+    return bool(words) and all(f" {word} " in spaced for word in words)
 
 
 def value_grounded(value: Any, query: str, schema: dict[str, Any] | None = None,

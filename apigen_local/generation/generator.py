@@ -9,7 +9,7 @@ from typing import Any
 
 from ..model.bounds import SchemaBounds, bound_schema
 from ..model.local import Completion, LocalModel
-from ..types import Tool
+from ..types import FunctionCall, Tool
 from .prompts import Message, generation_messages, request_messages, unanswerable_messages
 from .sampling import GenerationRequest
 
@@ -70,6 +70,43 @@ def request_schema(bounds: SchemaBounds) -> dict[str, Any]:
     }
 
 
+#: whether a request written for one drawn call states it (checks/part.py)
+ChooseRequest = Callable[[str, FunctionCall, Sequence[Tool]], bool]
+_PART_SEED = 7_919  # seed offsets of a calls-first row's parts and candidates
+_CANDIDATE_SEED = 104_729
+
+
+def _query_of(text: str) -> str | None:
+    try:
+        query = json.loads(text)["query"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return query.strip() if isinstance(query, str) and query.strip() else None
+
+
+def join_requests(parts: Sequence[str]) -> str:
+    """One request of several asks, from the request written for each: "Is 77 prime? Also, divide
+    144 by 12." A later part loses the capital of its first word unless it is a name or "I"."""
+    joined = ""
+    for part in parts:
+        if not joined:
+            joined = part
+            continue
+        if joined[-1] not in ".?!":
+            joined += "."
+        if part.split(" ", 1)[0].lower() in _COMMON_OPENERS:
+            part = part[0].lower() + part[1:]
+        joined += f" Also, {part}"
+    return joined
+
+
+#: first words of requests that are not names: lowercased after "Also,"
+_COMMON_OPENERS = frozenset("""what how is are can could would will do does did which who when where why
+please convert divide add find get fetch count make give tell show compute calculate check encrypt list
+sort merge split schedule format normalise normalize shorten truncate build plan total turn create
+summarise summarize return work look""".split())
+
+
 def as_generation(request: GenerationRequest, completion: Completion) -> Completion:
     """Calls-first: the model's request joined with the drawn calls (none for an irrelevance row it
     wrote), in the query-first output form, so the format check reads every mode alike. An
@@ -89,8 +126,13 @@ class Generator:
     """
 
     def __init__(self, model: LocalModel, *, max_tokens: int | None = None, temperature: float = 0.7,
-                 bounds: SchemaBounds | None = None, answers_first: bool = False) -> None:
+                 bounds: SchemaBounds | None = None, answers_first: bool = False, candidates: int = 1,
+                 choose: ChooseRequest | None = None) -> None:
+        """``candidates``: requests written for each drawn call of a calls-first row; ``choose``
+        picks among them (the first it accepts; without it, or when it accepts none, the first)."""
         self.model = model
+        self.candidates = max(1, candidates)
+        self.choose = choose
         self.answers_first = answers_first
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -118,22 +160,65 @@ class Generator:
         :meth:`LocalModel.prepare`)."""
         self.model.prepare(self.schema(request) for request in requests)
 
+    def _items(self, request: GenerationRequest) -> list[tuple[GenerationRequest, int]]:
+        """What the model writes for ``request``: a calls-first row asks ``candidates`` requests for
+        each of its calls (``(part, seed)`` pairs, part by part); any other row asks once."""
+        if not request.calls:
+            return [(request, request.sample_seed)]
+        return [(request.model_copy(update={"calls": [call], "min_calls": 1, "max_calls": 1}),
+                 (request.sample_seed + _PART_SEED * part + _CANDIDATE_SEED * candidate) % 2**31)
+                for part, call in enumerate(request.calls) for candidate in range(self.candidates)]
+
+    def _finish(self, request: GenerationRequest, completions: Sequence[Completion]) -> Completion:
+        """The row's completion: a calls-first row joins, call by call, the first candidate that
+        ``choose`` accepts (else the first candidate), in the query-first output form."""
+        if not request.calls:
+            return as_generation(request, completions[0]) if request.writes_request_only else completions[0]
+        queries: list[str] = []
+        for part, call in enumerate(request.calls):
+            candidates = completions[part * self.candidates:(part + 1) * self.candidates]
+            texts = [_query_of(c.text) for c in candidates]
+            chosen = next((t for t in texts if t is not None and self.choose is not None
+                           and self.choose(t, call, request.tools)), None)
+            first = next((t for t in texts if t is not None), None)
+            if chosen is None and first is None:  # nothing readable: the format check says why
+                return as_generation(request, candidates[0])
+            queries.append(chosen if chosen is not None else first)  # type: ignore[arg-type]
+        text = json.dumps({"query": join_requests(queries)}, ensure_ascii=False)
+        merged = completions[0].model_copy(update={
+            "text": text, "prompt_tokens": sum(c.prompt_tokens for c in completions),
+            "completion_tokens": sum(c.completion_tokens for c in completions),
+            "seconds": sum(c.seconds for c in completions)})
+        return as_generation(request, merged)
+
     def generate_many(self, requests: Sequence[GenerationRequest], *, batch: int = 8,
                       on_done: Callable[[int], None] | None = None) -> list[Completion]:
         """One constrained completion per request, ``batch`` decoded at once (see
         :meth:`LocalModel.complete_json_many`); in order. The format checker validates each.
         ``on_done(i)`` is called as request ``i`` finishes."""
+        plans = [self._items(r) for r in requests]
+        owners = [i for i, plan in enumerate(plans) for _ in plan]
+        left = [len(plan) for plan in plans]
+
+        def item_done(item: int) -> None:
+            left[owners[item]] -= 1
+            if on_done is not None and left[owners[item]] == 0:
+                on_done(owners[item])
+
         completions = self.model.complete_json_many(
-            [(self.messages(r), self.schema(r)) for r in requests],
+            [(self.messages(part), self.schema(part)) for plan in plans for part, _ in plan],
             max_tokens=self.max_tokens, temperature=self.temperature,
-            seeds=[r.sample_seed for r in requests], batch=batch, on_done=on_done,
+            seeds=[seed for plan in plans for _, seed in plan], batch=batch, on_done=item_done,
         )
-        return [as_generation(r, c) if r.writes_request_only else c for r, c in zip(requests, completions, strict=True)]
+        finished, start = [], 0
+        for request, plan in zip(requests, plans, strict=True):
+            finished.append(self._finish(request, completions[start:start + len(plan)]))
+            start += len(plan)
+        return finished
 
     def generate(self, request: GenerationRequest) -> Completion:
-        """One constrained completion for ``request``."""
-        completion = self.model.complete_json(
-            self.messages(request), self.schema(request), max_tokens=self.max_tokens,
-            temperature=self.temperature, seed=request.sample_seed,
-        )
-        return as_generation(request, completion) if request.writes_request_only else completion
+        """One constrained completion for ``request`` (a calls-first row: its candidates, one at a time)."""
+        completions = [self.model.complete_json(self.messages(part), self.schema(part), max_tokens=self.max_tokens,
+                                                temperature=self.temperature, seed=seed)
+                       for part, seed in self._items(request)]
+        return self._finish(request, completions)

@@ -228,10 +228,12 @@ class RequestSampler:
                                  plan.min_calls, plan.max_calls)
             # the calls are given, so nothing can be copied from a seed row that calls the same
             # functions: it shows best how such calls are asked for, and it comes last, next to
-            # the task
+            # the task; the examples before it follow the group's order, so a batch shares them
             called = {call.name for call in calls}
             similar = sorted((e for e in order if e.functions & called), key=lambda e: -len(e.functions & called))
-            examples = (similar + [e for e in others if e not in similar])[:self.n_examples][::-1]
+            generic = [e for e in order if not e.functions & called]
+            last = similar[:1] if self.n_examples else []
+            examples = generic[:self.n_examples - len(last)] + last
         return GenerationRequest(
             index=index,
             seed=self.seed,

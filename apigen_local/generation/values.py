@@ -230,22 +230,23 @@ class ValueDrawer:
                             self.seen[(call.get("name"), name)].append(value)
 
     def call(self, rng: random.Random, tool: Tool) -> FunctionCall | None:
-        """One call of ``tool``: every required argument, and each optional one half of the time;
-        ``None`` when a required value cannot be drawn."""
+        """One call of ``tool``: every required argument, and each optional one 40 % of the time when
+        its value is not the default; ``None`` when a required value cannot be drawn."""
         properties = tool.parameters.get("properties") or {}
         required = set(tool.parameters.get("required") or [])
         days = rng.choice([-1, 1]) * rng.randint(3, 150)  # the same for every date of the call
         arguments: dict[str, Any] = {}
         for name, schema in properties.items():
             schema = schema if isinstance(schema, dict) else {}
-            seeded = (tool.name, name) in self.seen
-            if name not in required and rng.random() < (0.3 if seeded else 0.5):
+            if name not in required and rng.random() < 0.6:
                 continue
             value = self.value(rng, tool.name, name, schema, days)
-            for _ in range(3):  # a number another argument already holds reads as one value used twice
-                if not (isinstance(value, (int, float)) and value in arguments.values()):
+            for _ in range(4):  # a value another argument holds reads as one value used twice
+                if value is None or isinstance(value, (list, dict)) or value not in arguments.values():
                     break
                 value = self.value(rng, tool.name, name, schema, days)
+            if name not in required and "default" in schema and value == schema["default"]:
+                continue  # an optional argument is passed only to say something other than its default
             if value is None:
                 if name in required:
                     return None
@@ -262,7 +263,12 @@ class ValueDrawer:
         seen = self.seen.get((function, name))
         if seen:
             value = rng.choice(seen)
-            return value if rng.random() < KEEP_SEED_VALUE else vary(rng, value, schema, days, seen)
+            if rng.random() < KEEP_SEED_VALUE:
+                return value
+            pool = unit_pool(f"{name.casefold()} {str(schema.get('description') or '').casefold()}")
+            if pool and isinstance(value, (int, float)) and not isinstance(value, bool):
+                return rng.choice(pool)  # a physical quantity stays plausible (a height of 1.7 m, not 2.9)
+            return vary(rng, value, schema, days, seen)
         if found.examples and _kind(schema) != "array":
             return vary(rng, rng.choice(found.examples), schema, days, found.examples)
         return typed_value(rng, name, schema, days)
@@ -317,12 +323,22 @@ def _integer(rng: random.Random, name: str, text: str, found: Hints) -> int:
     return int(_bounded(value, found))
 
 
+#: plausible magnitudes of quantities, by a word of the parameter's name or description
+_UNIT_POOLS: tuple[tuple[str, list[float]], ...] = (
+    (r"percent", [5, 8.5, 10, 12, 15, 18, 20, 25]), (r"\bkg\b|kilogram|weight", [55, 62, 70, 78, 85, 94]),
+    (r"height", [1.58, 1.65, 1.72, 1.8, 1.88]), (r"acceleration", [1.5, 2, 3, 4.5, 9.8]),
+    (r"velocity|speed", [3, 5, 10, 12.5, 20, 25]), (r"second", [3, 5, 8, 10, 12, 30]))
+
+
+def unit_pool(text: str) -> list[float] | None:
+    """Plausible values of the quantity ``text`` (a parameter's name and description) names, if known."""
+    return next((pool for pattern, pool in _UNIT_POOLS if re.search(pattern, text)), None)
+
+
 def _number(rng: random.Random, name: str, text: str, found: Hints) -> float:
-    units = ((r"percent", [5, 8.5, 10, 12, 15, 18, 20, 25]), (r"\bkg\b|kilogram", [55, 62, 70, 78, 85, 94]),
-             (r"height", [1.58, 1.65, 1.72, 1.8, 1.88]), (r"acceleration", [1.5, 2, 3, 4.5, 9.8]),
-             (r"velocity|speed", [3, 5, 10, 12.5, 20, 25]), (r"second", [3, 5, 8, 10, 12, 30]))
-    if any(re.search(pattern, text) for pattern, _ in units):
-        value = rng.choice(next(pool for pattern, pool in units if re.search(pattern, text)))
+    pool = unit_pool(text)
+    if pool:
+        value = rng.choice(pool)
     elif "rate" in name and "fraction" in text:
         value = rng.choice([0.02, 0.035, 0.04, 0.05, 0.065])
     elif re.search(r"total|price|amount|cost|principal|bill", name):

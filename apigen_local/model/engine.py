@@ -12,7 +12,7 @@ its own random generator; sampling is done here in numpy over the masked logits:
 - tokens are detokenised once per sequence, when it ends.
 
 Requests are admitted into free sequence slots as earlier ones finish (continuous batching). The
-longest token prefix that at least two requests of a call share lives in sequence 0; each request
+token prefix that saves the most evaluation across the requests of a call lives in sequence 0; each request
 takes the part of it that it starts with by ``llama_memory_seq_cp`` (a copy of sequence 0's KV
 stream, cut where the request departs from it) and evaluates only the rest of its prompt.
 """
@@ -372,10 +372,12 @@ class BatchEngine:
 
 
 def _shared_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
-    """The longest token prefix that at least two of ``sequences`` start with, following at each
-    position the token that most of the sequences still on the prefix agree on."""
+    """The token prefix that saves the most evaluation: followed position by position along the
+    token most of the sequences still on it agree on, and cut where its length times the number of
+    other sequences that share it is largest (a short prefix all share beats a long one two share)."""
     on = list(range(len(sequences)))
     prefix: list[int] = []
+    best, saved = 0, 0
     while len(on) >= 2:
         pos = len(prefix)
         counts: dict[int, list[int]] = {}
@@ -387,7 +389,9 @@ def _shared_prefix(sequences: Sequence[Sequence[int]]) -> list[int]:
         token, on = max(counts.items(), key=lambda item: len(item[1]))
         if len(on) >= 2:
             prefix.append(token)
-    return prefix
+            if len(prefix) * (len(on) - 1) > saved:
+                best, saved = len(prefix), len(prefix) * (len(on) - 1)
+    return prefix[:best]
 
 
 def _common_length(a: Sequence[int], b: Sequence[int]) -> int:

@@ -28,8 +28,10 @@ class GenerationConfig(BaseModel):
     seed: int = 0
     styles: dict[QueryStyle, float] = Field(default_factory=lambda: dict(DEFAULT_STYLE_WEIGHTS))
     seed_file: str | None = Field(None, description="few-shot rows in xlam-60k JSONL")
-    mode: GenerationMode = Field("query_first", description="query_first, or calls_first: calls drawn, "
-                                                            "the model writes only the request")
+    mode: GenerationMode = Field("calls_first", description="calls_first: calls drawn and run first, the "
+                                 "model writes only the request; or query_first (benchmarks/README.md)")
+    request_candidates: int = Field(1, ge=1, le=8, description="calls-first: requests written for each drawn "
+                                    "call; the first that states its call is kept (checks/part.py)")
     n_examples: int = Field(3, ge=0, le=10)
     # the rows of a batch share one shuffled order of the seed examples, so they mostly share
     # their few-shot block and evaluate it once (benchmarks/README.md); 1: each row draws its own
@@ -87,6 +89,8 @@ class GenerationConfig(BaseModel):
                                             "fit_margin"})
         if self.irrelevance:  # only then, so that runs from before the setting existed still resume
             identity["irrelevance"] = self.irrelevance
+        if self.mode == "calls_first":
+            identity["request_candidates"] = self.request_candidates
         return identity
 
     @classmethod

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from ..checks.execution import RowExecution, execute_rows
 from ..checks.format import check_generation
+from ..checks.part import states_call
 from ..checks.semantic import SemanticChecker
 from ..generation.generator import Generator
 from ..generation.sampling import GenerationRequest, RequestSampler, load_seed_examples
@@ -147,7 +148,8 @@ class Worker:
                                               mode=cfg.mode, irrelevance=cfg.irrelevance,
                                               call_check=self._runs if self.sandbox is not None else None)
                 self.generator = Generator(self.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
-                                           bounds=cfg.bounds())
+                                           bounds=cfg.bounds(), candidates=cfg.request_candidates,
+                                           choose=states_call)
         except BaseException:
             self.close()
             raise

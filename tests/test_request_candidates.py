@@ -1,0 +1,100 @@
+"""Calls-first rows are written call by call: a few candidate requests for each drawn call, the
+first that states its call kept, and the kept requests joined into one (issue 38)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from apigen_local.checks.part import states_call
+from apigen_local.generation.generator import Generator, join_requests
+from apigen_local.generation.sampling import GenerationRequest
+from apigen_local.model.local import Completion
+from apigen_local.types import FunctionCall, Tool
+
+DIVIDE = Tool(name="getdivision", description="Divides two integers.", parameters={
+    "type": "object", "properties": {"dividend": {"type": "integer", "description": "The number to divide."},
+                                     "divisor": {"type": "integer", "description": "The number to divide by."}},
+    "required": ["dividend", "divisor"]})
+
+
+class ScriptedModel:
+    """Answers each prompt with the request its seed picks: a vague one for the first candidate of
+    every call, a right one for the others."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.prompts = 0
+
+    def _text(self, messages: Sequence[dict[str, str]], seed: int, first_seeds: set[int]) -> str:
+        calls = json.loads(messages[-1]["content"].split("Calls:\n", 1)[1].split("\n", 1)[0])
+        args = calls[0]["arguments"]
+        query = "Divide some numbers." if seed in first_seeds else f"Divide {args['dividend']} by {args['divisor']}."
+        return json.dumps({"query": query})
+
+    def complete_json_many(self, items: Sequence[tuple[Any, Any]], *, seeds: Sequence[int], on_done=None,
+                           **_: Any) -> list[Completion]:
+        firsts = {seeds[i] for i in range(0, len(seeds), 2)}  # candidates come in pairs, part by part
+        out = []
+        for i, ((messages, _schema), seed) in enumerate(zip(items, seeds, strict=True)):
+            self.prompts += 1
+            out.append(Completion(text=self._text(messages, seed, firsts), prompt_tokens=10, completion_tokens=5,
+                                  seconds=0.1))
+            if on_done is not None:
+                on_done(i)
+        return out
+
+
+def _request(calls: list[FunctionCall]) -> GenerationRequest:
+    return GenerationRequest(index=0, seed=1, style="parallel" if len(calls) > 1 else "simple", tools=[DIVIDE],
+                             examples=[], min_calls=len(calls), max_calls=len(calls), calls=calls)
+
+
+def test_the_first_candidate_that_states_its_call_is_kept_and_the_parts_are_joined() -> None:
+    calls = [FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12}),
+             FunctionCall(name="getdivision", arguments={"dividend": 365, "divisor": 7})]
+    model = ScriptedModel()
+    done: list[int] = []
+    generator = Generator(model, candidates=2, choose=states_call)  # type: ignore[arg-type]
+    completion = generator.generate_many([_request(calls)], on_done=done.append)[0]
+    pair = json.loads(completion.text)["pairs"][0]
+    assert pair["query"] == "Divide 144 by 12. Also, divide 365 by 7."
+    assert pair["answers"] == [call.model_dump() for call in calls]
+    assert model.prompts == 4 and done == [0]
+    assert completion.prompt_tokens == 40
+
+
+def test_without_a_chooser_the_first_candidate_is_kept() -> None:
+    calls = [FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12})]
+    generator = Generator(ScriptedModel(), candidates=2)  # type: ignore[arg-type]
+    pair = json.loads(generator.generate_many([_request(calls)])[0].text)["pairs"][0]
+    assert pair["query"] == "Divide some numbers."
+
+
+def test_states_call_wants_every_value_of_the_call_and_a_request() -> None:
+    call = FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12})
+    assert states_call("Divide 144 by 12.", call, [DIVIDE])
+    assert not states_call("Divide 144 by 7.", call, [DIVIDE])  # a value it does not state
+    assert not states_call("Divide 144 by 12 and then by 3.", call, [DIVIDE])  # a value no call uses
+    assert not states_call("144 divided by 12 is 12.", call, [DIVIDE])  # a statement
+
+
+def test_joined_requests_keep_names_capitalised() -> None:
+    assert join_requests(["Is 77 prime?", "What is 5 km in feet"]) == "Is 77 prime? Also, what is 5 km in feet"
+    assert join_requests(["When did Stitch first appear", "Elsa debuted in which film?"]) == \
+        "When did Stitch first appear. Also, Elsa debuted in which film?"
+
+
+def test_the_request_prompt_describes_only_the_called_functions_and_states_a_plain_request() -> None:
+    from apigen_local.generation.prompts import request_messages
+
+    other = Tool(name="is_prime", description="Checks whether a number is prime.",
+                 parameters={"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
+    call = FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12})
+    request = GenerationRequest(index=0, seed=1, style="multiple", tools=[other, DIVIDE], examples=[],
+                                min_calls=1, max_calls=1, calls=[call])
+    task = request_messages(request)[-1]["content"]
+    assert "getdivision: Divides two integers." in task and "is_prime" not in task
+    assert "Plain request: Divide two integers: dividend 144, divisor 12." in task
