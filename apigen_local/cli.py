@@ -152,6 +152,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         "grounding": False if args.no_grounding else None,
         "semantic": False if args.no_semantic else None, "judge": args.judge,
         "fit_margin": args.fit_margin, "irrelevance": args.irrelevance,
+        "request_candidates": args.request_candidates,
     }
     overrides = {key: value for key, value in given.items() if value is not None}
     if args.config:
@@ -498,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
                           type=lambda text: text.replace("_", "-"),
                           help="calls-first (default): calls that make sense are drawn and run first, the model "
                                "writes only the request; query-first: the model writes request and calls")
+    generate.add_argument("--request-candidates", type=int, metavar="N",
+                          help="calls-first: requests the model writes for each drawn call; the first that states "
+                               "its call is kept (default: 1; 2 doubled the time on the default model for little gain)")
     generate.add_argument("--max-string-chars", type=int,
                           help="longest string argument the model may write (default: 48; a value cut there "
                                "is rejected)")

@@ -139,6 +139,9 @@ def test_values_the_text_cannot_judge_pass() -> None:
     ("kelvin", "Convert 20 °F to kelvin."),
     ("single_line", "Write the address on a single line."),
     ("mi", "How far is 3 miles in metres?"),
+    ("kelvin", "Room temperature is about 293.15 K. What is that in Fahrenheit?"),
+    ("in", "The door is 30 in wide."),
+    ("single_line", "One-line version of this address please."),
 ])
 def test_an_allowed_value_the_query_names_is_grounded(value: str, query: str) -> None:
     schema = {"type": "string", "enum": ["ascending", "descending", "km", "ft", "mi", "m", "in", "fahrenheit",

@@ -98,3 +98,13 @@ def test_the_request_prompt_describes_only_the_called_functions_and_states_a_pla
     task = request_messages(request)[-1]["content"]
     assert "getdivision: Divides two integers." in task and "is_prime" not in task
     assert "Plain request: Divide two integers: dividend 144, divisor 12." in task
+
+
+def test_request_candidates_is_a_setting_of_the_run() -> None:
+    from apigen_local.cli import build_parser
+    from apigen_local.run.config import build_config
+
+    args = build_parser().parse_args(["generate", "--library", "x.py", "--request-candidates", "3"])
+    assert args.request_candidates == 3
+    config = build_config({"library": "x.py", "request_candidates": 3})
+    assert config.mode == "calls_first" and config.identity()["request_candidates"] == 3

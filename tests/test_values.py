@@ -133,16 +133,6 @@ def test_the_sampler_offers_no_function_without_a_verified_call() -> None:
         assert all(call.name != "slugify" for call in sampler.request(index).calls)
 
 
-def test_a_seed_row_of_the_same_function_is_the_last_example() -> None:
-    library = load_library(EXAMPLES / "library.py")
-    examples = load_seed_examples(EXAMPLES / "seed.jsonl")
-    sampler = RequestSampler(library.tools, examples, seed=1, mode="calls_first", styles={"simple": 1.0})
-    for index in range(20):
-        request = sampler.request(index)
-        if any(request.calls[0].name in example.functions for example in examples):
-            assert request.calls[0].name in request.examples[-1].functions
-
-
 def test_typed_values_follow_the_format_the_description_names() -> None:
     rng = random.Random(5)
     iso = typed_value(rng, "day", {"type": "string", "description": "The day in ISO format, YYYY-MM-DD."})
@@ -166,3 +156,15 @@ def test_two_arguments_of_one_call_do_not_share_a_value(seeds: ValueDrawer) -> N
     for _ in range(200):
         scales = seeds.call(rng, library["convert_temperature"]).arguments
         assert scales["from_scale"] != scales["to_scale"]
+
+
+def test_calls_first_shows_one_call_seed_rows_and_the_same_function_last() -> None:
+    library = load_library(EXAMPLES / "library.py")
+    examples = load_seed_examples(EXAMPLES / "seed.jsonl")
+    sampler = RequestSampler(library.tools, examples, seed=3, mode="calls_first", example_group=16)
+    for index in range(40):
+        request = sampler.request(index)
+        assert all(example.call_count == 1 for example in request.examples)
+        called = {call.name for call in request.calls}
+        same = [e for e in request.examples if e.functions & called]
+        assert same in ([], [request.examples[-1]])

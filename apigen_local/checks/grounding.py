@@ -21,8 +21,9 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
   ``2:30 pm``, ``noon``, ``2 in the afternoon``).
 - Lists: every element is grounded. Objects: every value is grounded (keys are schema, not text).
 - Allowed values (``enum``): grounded when the query names them, by the value's words
-  (``single_line``: "single line") or, for a unit code, by a name of the unit ("kilometres" for
-  ``km``, "°F" for ``fahrenheit``). A parameter with one allowed value passes on. Drawn calls
+  (``single_line``: "single line", "one line") or, for a unit code, by a name of the unit
+  ("kilometres" for ``km``, "°F" for ``fahrenheit``) or its symbol after a number ("30 in",
+  "293.15 K"). A parameter with one allowed value passes on. Drawn calls
   (calls-first) hold allowed values the request may never mention (issue 38).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
   values equal to the parameter's ``default``, the numbers 0 and 1 (usually implied: "starts at rest", "a file"), and strings of up to three characters
@@ -402,7 +403,13 @@ _ENUM_NAMES: dict[str, tuple[str, ...]] = {
     "m": ("metre", "metres", "meter", "meters"), "in": ("inch", "inches"), "ft": ("ft", "foot", "feet"),
     "yd": ("yd", "yard", "yards"), "mi": ("mi", "mile", "miles"),
     "celsius": ("celsius", "centigrade", "°c"), "fahrenheit": ("fahrenheit", "°f"), "kelvin": ("kelvin", "kelvins"),
+    "single_line": ("single line", "single-line", "one line", "one-line"),
+    "multi_line": ("multi line", "multi-line", "multiple lines", "separate lines", "several lines"),
 }
+#: a unit written as its symbol right after a number: "30 in", "293.15 K", "212 F"
+_UNIT_SYMBOLS: dict[str, str] = {"m": "m", "in": "in", "ft": "ft", "yd": "yd", "mi": "mi", "km": "km", "cm": "cm",
+                                 "mm": "mm", "g": "g", "kg": "kg", "s": "s", "min": "min", "h": "h",
+                                 "celsius": "c", "fahrenheit": "f", "kelvin": "k"}
 
 
 def enum_named(value: Any, query: str) -> bool:
@@ -413,8 +420,10 @@ def enum_named(value: Any, query: str) -> bool:
     names = _ENUM_NAMES.get(value.casefold())
     if names is not None:
         text = query.casefold()
+        symbol = _UNIT_SYMBOLS.get(value.casefold())
         return any(re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", text) for name in names) or \
-            (len(value) > 2 and f" {value.casefold()} " in _spaced_singular(query))
+            (len(value) > 2 and f" {value.casefold()} " in _spaced_singular(query)) or \
+            (symbol is not None and re.search(rf"\d\s*°?{symbol}(?![a-z])", text) is not None)
     words = singular(re.sub(r"[_\-]+", " ", value)).split()
     spaced = _spaced_singular(query)
     return bool(words) and all(f" {word} " in spaced for word in words)

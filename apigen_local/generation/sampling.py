@@ -56,6 +56,15 @@ class FewShotExample(BaseModel):
     tools: str = "[]"
 
     @property
+    def call_count(self) -> int:
+        """How many calls its answer makes (0 when unreadable)."""
+        try:
+            calls = json.loads(self.answers)
+        except json.JSONDecodeError:
+            return 0
+        return len(calls) if isinstance(calls, list) else 0
+
+    @property
     def functions(self) -> set[str]:
         """Names of the functions its answer calls."""
         try:
@@ -229,9 +238,13 @@ class RequestSampler:
             # the calls are given, so nothing can be copied from a seed row that calls the same
             # functions: it shows best how such calls are asked for, and it comes last, next to
             # the task; the examples before it follow the group's order, so a batch shares them
+            # every request is written for one call (generator.py), so one-call seed rows show it
+            # best: a seed row of two asks teaches two asks ("Divide 580 by 12, and also 12 by 580")
             called = {call.name for call in calls}
-            similar = sorted((e for e in order if e.functions & called), key=lambda e: -len(e.functions & called))
-            generic = [e for e in order if not e.functions & called]
+            single = [e for e in order if e.call_count == 1]
+            similar = [e for e in single if e.functions & called]
+            generic = [e for e in single if not e.functions & called]
+            generic += [e for e in order if e not in single and not e.functions & called]
             last = similar[:1] if self.n_examples else []
             examples = generic[:self.n_examples - len(last)] + last
         return GenerationRequest(
