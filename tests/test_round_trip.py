@@ -42,7 +42,12 @@ def test_same_calls_compares_values_in_any_order() -> None:
                       [FunctionCall(name="f", arguments={"text": "hello world"})])
 
 
-@pytest.mark.parametrize(("own", "passes"), [([_call(144, 12)], True), ([_call(12, 144)], False)])
+@pytest.mark.parametrize(("own", "passes"), [
+    ([_call(144, 12)], True),
+    ([_call(144, 12), _call(144, 12), _call(144, 12)], True),  # a repeat until the length limit is one call
+    ([_call(12, 144)], False),
+    ([_call(144, 12), _call(144, 6)], False),
+])
 def test_the_round_trip_design_passes_only_the_same_calls(own: list[FunctionCall], passes: bool) -> None:
     checker = SemanticChecker(ReadsBack(own), design="round_trip")  # type: ignore[arg-type]
     verdict = checker.judge("Divide 144 by 12.", [DIVIDE], [_call(144, 12)], [], seed=0)

@@ -26,9 +26,10 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
   "293.15 K"). A parameter with one allowed value passes on. Drawn calls
   (calls-first) hold allowed values the request may never mention (issue 38).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
-  values equal to the parameter's ``default``, the numbers 0 and 1 (usually implied: "starts at rest", "a file"), and strings of up to three characters
-  with no letter or digit (separators such as ``","`` or ``"_"``). A longer string of symbols
-  must be stated (``caesar_cipher(text="}}]}, {")`` is not a separator).
+  values equal to the parameter's ``default``, the numbers 0 and 1 (usually implied: "starts at
+  rest", "a file"), and strings of up to three characters with no letter or digit (separators
+  such as ``","`` or ``"_"``). A longer string of symbols must be stated
+  (``caesar_cipher(text="}}]}, {")`` is not a separator).
 
 Two more rules catch values in the wrong place (measured on the labelled real rows of issue 29):
 

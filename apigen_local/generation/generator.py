@@ -101,10 +101,12 @@ def join_requests(parts: Sequence[str]) -> str:
 
 
 #: first words of requests that are not names: lowercased after "Also,"
-_COMMON_OPENERS = frozenset("""what how is are can could would will do does did which who when where why
-please convert divide add find get fetch count make give tell show compute calculate check encrypt list
-sort merge split schedule format normalise normalize shorten truncate build plan total turn create
-summarise summarize return work look""".split())
+_COMMON_OPENERS = frozenset([
+    "what", "how", "is", "are", "can", "could", "would", "will", "do", "does", "did", "which", "who", "when",
+    "where", "why", "please", "convert", "divide", "add", "find", "get", "fetch", "count", "make", "give", "tell",
+    "show", "compute", "calculate", "check", "encrypt", "list", "sort", "merge", "split", "schedule", "format",
+    "normalise", "normalize", "shorten", "truncate", "build", "plan", "total", "turn", "create", "summarise",
+    "summarize", "return", "work", "look"])
 
 
 def as_generation(request: GenerationRequest, completion: Completion) -> Completion:

@@ -45,7 +45,8 @@ _AT_LEAST = re.compile(rf"at least ({_NUMBER}|one|two)\b")
 _AT_MOST = re.compile(rf"at most ({_NUMBER})\b")
 _EXAMPLE = re.compile(rf"(?:for example|e\.g\.|such as)\s+(\"[^\"]+\"|'[^']+'|{_NUMBER})")
 _CHOICES = re.compile(r"\bany of ([\w ,\-]+?)(?:[;.)]|$)")
-_KEYS = (re.compile(r"(?:with|has) (?:the )?keys ([\w ,]+?)(?:[;.)]|$)"), re.compile(r"object with ([^;.]+?)(?:[;.]|$)"))
+_KEYS = (re.compile(r"(?:with|has) (?:the )?keys ([\w ,]+?)(?:[;.)]|$)"),
+         re.compile(r"object with ([^;.]+?)(?:[;.]|$)"))
 _WORD_NUMBERS = {"one": 1, "two": 2}
 
 _PEOPLE = ["Alice Johnson", "Bob Smith", "Priya Patel", "Chen Wei", "Maria Garcia", "Tom Baker",
@@ -145,7 +146,7 @@ def _nice(value: float) -> float:
     """``value`` rounded to two significant digits, as people write amounts (12000, 4.5)."""
     if value == 0:
         return 0
-    digits = 1 - int(math.floor(math.log10(abs(value))))
+    digits = 1 - math.floor(math.log10(abs(value)))
     return round(value, digits)
 
 
@@ -199,7 +200,8 @@ def vary(rng: random.Random, value: Any, schema: dict[str, Any], days: int, know
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         positions = schema.get("prefixItems")
         if isinstance(positions, list):  # a tuple: each position keeps its kind
-            return [vary(rng, v, p if isinstance(p, dict) else {}, days, []) for v, p in zip(value, positions)]
+            return [vary(rng, v, p if isinstance(p, dict) else {}, days, [])
+                    for v, p in zip(value, positions, strict=False)]
         pool = [v for seen in known if isinstance(seen, list) for v in seen]
         unique: list[Any] = []
         for varied in (vary(rng, v, items, days, pool) for v in value):
