@@ -289,6 +289,10 @@ def _print_result(result: DatasetResult) -> None:
         print(f"report:   {report}")
 
 
+#: rows a style or function must have had before a summary says that none of them was accepted
+FAILED_GROUP_ROWS = 5
+
+
 def _print_stats_summary(stats: RunStats) -> None:
     print(f"rows: {stats.rows}  accepted: {stats.accepted} ({stats.acceptance:.0%})")
     for stage, rate in stats.stages.items():
@@ -302,6 +306,12 @@ def _print_stats_summary(stats: RunStats) -> None:
           f"{stats.sandbox_calls_per_second} sandbox calls/s, wall {stats.wall_seconds} s")
     if stats.rows_per_worker:
         print("  rows per Ray worker: " + ", ".join(f"{name} {n}" for name, n in stats.rows_per_worker.items()))
+    for title, groups in (("style", stats.styles), ("function", stats.functions)):
+        missed = [f"{name} (0 of {rate.total})" for name, rate in groups.items()
+                  if rate.total >= FAILED_GROUP_ROWS and not rate.passed]
+        if missed:
+            print(f"  no row accepted for {title} {', '.join(missed)}: the model could not write these here; "
+                  f"see 'apigen-local stats' per {title}, leave them out, or bring a bigger model")
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:

@@ -108,3 +108,18 @@ def test_request_candidates_is_a_setting_of_the_run() -> None:
     assert args.request_candidates == 3
     config = build_config({"library": "x.py", "request_candidates": 3})
     assert config.mode == "calls_first" and config.identity()["request_candidates"] == 3
+
+
+def test_the_summary_names_styles_and_functions_the_model_could_not_write(capsys) -> None:
+    from apigen_local.cli import _print_stats_summary
+    from apigen_local.run.stats import Rate, RunStats
+
+    stats = RunStats(rows=20, accepted=4, styles={"simple": Rate(total=10, passed=4),
+                                                  "parallel_multiple": Rate(total=6, passed=0),
+                                                  "parallel": Rate(total=4, passed=0)},
+                     functions={"getdivision": Rate(total=12, passed=0), "is_prime": Rate(total=8, passed=4)})
+    _print_stats_summary(stats)
+    out = capsys.readouterr().out
+    assert "no row accepted for style parallel_multiple (0 of 6)" in out
+    assert "no row accepted for function getdivision (0 of 12)" in out
+    assert "parallel (0 of 4)" not in out  # too few rows to say
