@@ -393,7 +393,9 @@ def _array(rng: random.Random, name: str, schema: dict[str, Any], found: Hints, 
         value = typed_value(rng, element, element_schema, days)
         if value is None:
             return None
-        if value not in values:
+        named = isinstance(value, dict) and "name" in value  # one entry per item: no two olive oils
+        if value not in values and not (named and any(isinstance(v, dict) and v.get("name") == value["name"]
+                                                      for v in values)):
             values.append(value)
         if len(values) == count:
             break
