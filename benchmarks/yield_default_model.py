@@ -1,6 +1,6 @@
 """Correct rows per minute from the default model: query-first and calls-first side by side (issue 38).
 
-Usage: python benchmarks/yield_default_model.py [--rows 60] [--seeds 701] [--labels-only]
+Usage: python benchmarks/yield_default_model.py [--rows 60] [--seeds 701] [--runs-file F] [--labels-only]
 
 Three variants: query-first (the old default), calls-first (the new default) and calls-first with
 ``--judge round-trip``. For each seed and each example library (with its seed file:
@@ -67,7 +67,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=60)
     parser.add_argument("--seeds", default="701")
     parser.add_argument("--libraries", default="library,planner_library")
-    parser.add_argument("--labels-only", action="store_true", help="only the labelled figures, no runs")
+    parser.add_argument("--runs-file", type=Path, help="write the runs' figures here, or with --labels-only "
+                        "read them from here")
+    parser.add_argument("--labels-only", action="store_true", help="no runs: the labelled figures, with the "
+                        "runs of --runs-file when given")
     args = parser.parse_args()
     print(f"default model SmolLM2-135M-Instruct Q4_1, default settings but the variant; machine "
           f"{platform.machine()} {platform.node()}, {time.strftime('%Y-%m-%d')}")
@@ -82,6 +85,10 @@ def main() -> int:
                     print(f"  {library:<16} {name:<26} seed {seed}: {run['rows']} rows in {run['wall']:.0f} s "
                           f"({60 * run['rows'] / run['wall']:.1f} rows/min), accepted {run['accepted']} "
                           f"({run['accepted'] / run['rows']:.0%})", flush=True)
+    if args.runs_file and not args.labels_only:
+        args.runs_file.write_text(json.dumps(runs, indent=1))
+    elif args.runs_file:
+        runs = json.loads(args.runs_file.read_text())
     from apigen_local.model.files import find_model
     from apigen_local.model.local import LocalModel
 
