@@ -105,9 +105,10 @@ def test_shared_prefix_is_evaluated_once_and_copied(model, requests):
     assert stats.prefix_copies - copies == 4
     assert stats.prefix_copied_tokens - copied == sum(shares)
     # each request evaluates its own rest; the prefix (as long as the longest share) is evaluated
-    # once, less what the previous call left in its sequence
+    # once, less what the previous call left in its sequence (all of it, when the prefix that saves
+    # the most is the part of the system prompt the previous call shared too)
     own = sum(c.prompt_tokens - c.cached_tokens for c in completions)
-    assert own < stats.evaluated_tokens - evaluated <= max(shares) + own
+    assert own <= stats.evaluated_tokens - evaluated <= max(shares) + own
 
 
 def test_rows_of_an_example_group_share_their_few_shot_block(model):
