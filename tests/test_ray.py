@@ -203,8 +203,11 @@ def test_node_leaving_mid_run_loses_and_repeats_no_row(cluster: str, tmp_path: P
     out = tmp_path / "out"
     rows = 3 * ROWS  # enough batches that the third node's worker, the last to load, gets some
     done: list = []
+    # query-first: the third node's worker, the last to load, must take batches before the run ends;
+    # a calls-first worker first runs its pool of calls in its sandbox, and loads too late for that
+    settings = {**_settings(out), "mode": "query_first"}
     thread = threading.Thread(target=lambda: done.append(  # 3 one-CPU workers: one on each node
-        generate_dataset(LIBRARY, MODEL, rows, ray=cluster, ray_workers=3, **_settings(out))))
+        generate_dataset(LIBRARY, MODEL, rows, ray=cluster, ray_workers=3, **settings)))
     thread.start()
     _busy_worker(parent=raylet)  # the doomed node's worker holds a batch: killing its node loses it
     written_before = len((out / "records.jsonl").read_text().splitlines()) if (out / "records.jsonl").exists() else 0
