@@ -424,7 +424,8 @@ def enum_named(value: Any, query: str) -> bool:
         symbol = _UNIT_SYMBOLS.get(value.casefold())
         return any(re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", text) for name in names) or \
             (len(value) > 2 and f" {value.casefold()} " in _spaced_singular(query)) or \
-            (symbol is not None and re.search(rf"\d\s*°?{symbol}(?![a-z])", text) is not None)
+            (symbol is not None and re.search(rf"\d\s*°?{symbol}(?![a-z])", text) is not None) or \
+            re.search(rf"\bunits? {re.escape(value.casefold())}(?![a-z])", text) is not None  # "from unit m"
     words = singular(re.sub(r"[_\-]+", " ", value)).split()
     spaced = _spaced_singular(query)
     return bool(words) and all(f" {word} " in spaced for word in words)
