@@ -73,8 +73,8 @@ def test_a_row_that_never_ran_is_not_accepted() -> None:
 
 
 @pytest.mark.parametrize("content, expected", [
-    ("{not json}\n", "line 1 is not a labelled row"),
-    (json.dumps({**ROWS[0], "label": "maybe"}) + "\n", "line 1 is not a labelled row"),
+    ("{not json}\n", r"line 1 \(byte 0\) is not JSON"),
+    (json.dumps({**ROWS[0], "label": "maybe"}) + "\n", r"line 1 \(byte 0\) is not a labelled row"),
     ("\n", "holds no labelled rows"),
 ])
 def test_a_bad_labels_file_is_one_config_error(tmp_path: Path, content: str, expected: str) -> None:

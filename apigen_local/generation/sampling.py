@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
+from ..jsonl import BadLine, parse_line, split_lines
 from ..types import FunctionCall, QueryStyle, Tool
 from .calls_first import CallCheck, CallPool, build_pool, sample_calls
 from .values import ValueDrawer
@@ -137,26 +138,26 @@ def load_seed_examples(path: str | Path) -> list[FewShotExample]:
     if not seed_path.is_file():
         raise ConfigError(f"few-shot file not found: {seed_path}")
     try:
-        text = seed_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"few-shot file {seed_path} cannot be read as UTF-8 text: {exc}") from exc
+        data = seed_path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"few-shot file {seed_path} cannot be read: {exc.strerror or exc}") from exc
     examples: list[FewShotExample] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for line in split_lines(data):
         try:
-            row = json.loads(line)
+            row = parse_line(line)
             answers, tools = row["answers"], row.get("tools", [])
             answers_text = answers if isinstance(answers, str) else json.dumps(answers)
             tools_text = tools if isinstance(tools, str) else json.dumps(tools)
             json.loads(answers_text)
             json.loads(tools_text)
             examples.append(FewShotExample(query=str(row["query"]), answers=answers_text, tools=tools_text))
-        except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
+        except BadLine as exc:
+            raise ConfigError(f"few-shot file {seed_path}: {exc}") from None
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
             raise ConfigError(
-                f"few-shot file {seed_path} line {number} is not an xlam row with "
+                f"few-shot file {seed_path} {line.where()} is not an xlam row with "
                 f"'query' and 'answers': {exc}"
-            ) from exc
+            ) from None
     if not examples:
         raise ConfigError(f"few-shot file {seed_path} holds no example rows")
     return examples

@@ -10,7 +10,6 @@ never accepted).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..checks.format import check_answers
 from ..checks.grounding import check_grounding
 from ..checks.semantic import SemanticChecker
 from ..errors import ConfigError
+from ..jsonl import BadLine, parse_line, split_lines
 from ..model.bounds import STRING_MAX_CHARS
 from ..review.labels import LABELS_NAME, read_labels
 from ..types import STAGE_ORDER, CheckResult, FunctionCall, Stage, Tool
@@ -156,14 +156,14 @@ def read_labelled(path: str | Path) -> list[LabelledRow]:
         rows = reviewed_rows(file)
     else:
         rows = []
-        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
+        for line in split_lines(file.read_bytes()):
             try:
-                rows.append(LabelledRow.model_validate(json.loads(line)))
-            except (ValueError, ValidationError) as exc:
+                rows.append(LabelledRow.model_validate(parse_line(line)))
+            except BadLine as exc:
+                raise ConfigError(f"labels file {file}: {exc}") from None
+            except ValidationError as exc:
                 first = str(exc).splitlines()[0]
-                raise ConfigError(f"labels file {file} line {number} is not a labelled row: {first}") from exc
+                raise ConfigError(f"labels file {file} {line.where()} is not a labelled row: {first}") from None
     if not rows:
         raise ConfigError(f"labels file {file} holds no labelled rows")
     return rows
