@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.logging import RichHandler
 
-from .errors import ApigenError, ConfigError
+from .errors import ApigenError, ConfigError, os_error_line
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -315,19 +315,12 @@ def _print_stats_summary(stats: RunStats) -> None:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .review.precision import run_review
     from .run.files import RunFiles, read_records
-    from .run.stats import RunStats, compute_stats
+    from .run.report.data import load_stats
 
     files = RunFiles(args.dir)
-    if files.stats.is_file():
-        stats = RunStats.model_validate_json(files.stats.read_text())
-    elif files.records.is_file():
-        stats = compute_stats(read_records(files.records))
-    else:
-        raise ConfigError(f"{Path(args.dir)} holds no run (no stats.json or records.jsonl)")
+    stats = load_stats(files.dir)[0]
     reviewed = run_review(files.dir, read_records(files.records))  # the labels as they are now
     stats.reviewed = reviewed.summary() if reviewed is not None else stats.reviewed
     if args.json:
@@ -375,17 +368,24 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .run.files import RunFiles, read_records, write_export
+    from pathlib import Path
+
+    from .run.files import RunFiles, atomic_file, read_records, write_export
 
     files = RunFiles(args.dir)
-    if not files.records.is_file():
+    if not os.path.lexists(files.records):
         raise ConfigError(f"{args.dir} holds no records.jsonl to export")
     records = read_records(files.records)
     if args.format == "bfcl":
         return _export_bfcl(records, args.out)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            count = write_export(records, args.format, handle)
+        out = Path(os.path.realpath(args.out))
+        if out.exists() and not out.is_file():  # a device or a pipe (/dev/stdout): written as it goes
+            with open(out, "w", encoding="utf-8") as handle:
+                count = write_export(records, args.format, handle)
+        else:  # a file is replaced whole at the end, so a failure leaves an earlier export as it was
+            with atomic_file(out) as handle:
+                count = write_export(records, args.format, handle)
         console.print(f"wrote {count} rows to {args.out}", highlight=False)
     else:
         write_export(records, args.format, sys.stdout)
@@ -647,6 +647,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `apigen-local export DIR | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # the machine's part: a file that cannot be read or written, a full disk
+        if args.debug:
+            console.print_exception()
+        console.print(f"[bold red]error:[/] {os_error_line(exc)}", highlight=False)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         console.print("interrupted")
         return EXIT_INTERRUPTED

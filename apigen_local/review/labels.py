@@ -13,7 +13,6 @@ stays one bad line. Reading keeps every good line and reports the bad ones by nu
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -23,6 +22,8 @@ from typing import Final, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import ConfigError
+from ..jsonl import BadLine, parse_line, split_lines
+from ..run.files import open_own, read_own, write_failure
 
 LABELS_NAME: Final = "labels.jsonl"
 
@@ -65,18 +66,16 @@ def read_labels(path: str | Path) -> LabelLog:
     and their numbers kept in ``bad_lines``."""
     log = LabelLog()
     try:
-        data = Path(path).read_bytes()
+        data = read_own(Path(path))
     except FileNotFoundError:
         return log
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        if not line.strip():
-            continue
+    for line in split_lines(data):
         try:
-            label = ReviewLabel.model_validate(json.loads(line))
-        except (ValueError, ValidationError):
-            log.bad_lines.append(number)
+            label = ReviewLabel.model_validate(parse_line(line))
+        except (BadLine, ValidationError):
+            log.bad_lines.append(line.number)
             continue
         log.events += 1
         if label.label is None:
@@ -90,9 +89,9 @@ def append_labels(path: str | Path, labels: Iterable[ReviewLabel]) -> None:
     """Append ``labels`` to ``path`` as whole lines, under an exclusive lock, and fsync them."""
     text = "".join(label.model_dump_json() + "\n" for label in labels)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = open_own(Path(path), os.O_RDWR | os.O_CREAT | os.O_APPEND, writing=True)
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(write_failure(Path(path), exc)) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
@@ -103,6 +102,6 @@ def append_labels(path: str | Path, labels: Iterable[ReviewLabel]) -> None:
             data = data[os.write(fd, data):]
         os.fsync(fd)
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(write_failure(Path(path), exc)) from exc
     finally:
         os.close(fd)  # closing releases the lock

@@ -3,6 +3,7 @@ figures they give. The server (:mod:`.server`) is a thin HTTP face over this obj
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 
 from ..checks.grounding import GroundingMode
 from ..errors import ConfigError
-from ..run.files import RunFiles
+from ..jsonl import complete_part, split_lines
+from ..run.files import RunFiles, open_own
 from ..run.report.data import load_settings
 from ..types import Record
 from .labels import ERROR_CLASSES, ReviewLabel, Verdict, append_labels, labels_path, read_labels
@@ -52,7 +54,7 @@ class ReviewSession:
         """Every record written so far, by id (lines appended since the last call are read now)."""
         with self._lock:
             try:
-                with open(self.files.records, "rb") as handle:
+                with os.fdopen(open_own(self.files.records, os.O_RDONLY), "rb") as handle:
                     if handle.seek(0, 2) < self._offset:  # the file was replaced: read it again
                         self._records.clear()
                         self._offset = 0
@@ -62,14 +64,13 @@ class ReviewSession:
                 return {}
             except OSError as exc:
                 raise ConfigError(f"cannot read {self.files.records}: {exc.strerror or exc}") from exc
-            complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits for the next call
-            for line in complete.splitlines():
-                if line.strip():
-                    try:
-                        record = Record.model_validate_json(line)
-                    except ValueError:
-                        continue  # not a record: the run's own readers report it
-                    self._records.setdefault(record.id, record)
+            complete = complete_part(data)  # a line still being written waits for the next call
+            for line in split_lines(complete):
+                try:
+                    record = Record.model_validate_json(line.raw)
+                except ValueError:
+                    continue  # not a record: the run's own readers report it
+                self._records.setdefault(record.id, record)
             self._offset += len(complete)
             return dict(self._records)
 

@@ -10,21 +10,29 @@ cannot be written is recorded as rejected with reason ``unwritable``, and the ru
 
 While a run writes, it holds an exclusive ``flock`` on ``DIR/.lock``: a second run on the same
 directory is refused, and readers (``review``) can tell a run that is still being written.
+
+A folder may come from someone else, so its own files are opened as themselves (:func:`open_own`):
+never through a symbolic link, only regular files, and never a file with other names (a hard link)
+for writing. Reviewing, resuming or exporting a shared folder cannot read or write outside it.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
 
 from pydantic import BaseModel
 
-from ..errors import ConfigError
+from ..errors import ConfigError, os_error_line
+from ..jsonl import complete_part, split_lines
 from ..tool_specs import xlam_tools
 from ..types import CheckResult, Record
 
@@ -112,15 +120,15 @@ class RunFiles:
         """Create or reopen the directory for a run with ``identity``; return records already done."""
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            probe = self.dir / ".write-test"
-            probe.write_text("ok")
+            probe = partial_path(self.dir / ".write-test")
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
             probe.unlink()
         except OSError as exc:
             raise ConfigError(f"output directory {self.dir} is not writable: {exc.strerror}") from exc
         self._take_lock()
         try:
-            if self.run.exists():
-                previous = json.loads(self.run.read_text())
+            if os.path.lexists(self.run):
+                previous = read_settings(self.run)
                 if previous != json.loads(json.dumps(identity)):
                     changed = sorted(k for k in set(previous) | set(identity)
                                      if previous.get(k) != identity.get(k))
@@ -151,12 +159,16 @@ class RunFiles:
             self._append(path, line)
 
     def _append(self, path: Path, line: str) -> None:
-        handle = self._handles.get(path)
-        if handle is None:
-            handle = self._handles[path] = open(path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        handle.write(line + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+        try:
+            handle = self._handles.get(path)
+            if handle is None:
+                fd = open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, writing=True)
+                handle = self._handles[path] = os.fdopen(fd, "a", encoding="utf-8")
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError as exc:
+            raise ConfigError(write_failure(path, exc)) from exc
 
     def close_files(self) -> None:
         """Close the open files; the directory stays held (the run still writes its stats and
@@ -174,7 +186,7 @@ class RunFiles:
 
     def _take_lock(self) -> None:
         try:
-            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_own(self.lock, os.O_RDWR | os.O_CREAT, writing=True)
         except OSError as exc:
             raise ConfigError(f"cannot lock {self.lock}: {exc.strerror or exc}") from None
         try:
@@ -192,8 +204,8 @@ class RunFiles:
     def being_written(self) -> bool:
         """True while a run (in any process) holds the directory; False when that cannot be told."""
         try:
-            fd = os.open(self.lock, os.O_RDONLY)
-        except OSError:
+            fd = open_own(self.lock, os.O_RDONLY)
+        except (OSError, ConfigError):
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -260,26 +272,81 @@ def read_records(path: Path, *, repair: bool = False) -> Iterator[Record]:
     """Records of a ``records.jsonl``; a torn last line (a crash mid-write) is dropped.
 
     With ``repair`` the torn line is also cut from the file so appends start on a clean line.
-    Later copies of an id (none are written, but files can be concatenated) are skipped.
+    Later copies of an id (none are written, but files can be concatenated) are skipped. A line
+    that is not a record is a :class:`ConfigError` naming its number and byte offset.
     """
-    if not path.exists():
+    if not os.path.lexists(path):
         return
-    data = path.read_bytes()
-    complete = data[: data.rfind(b"\n") + 1]
+    data = read_own(path)
+    complete = complete_part(data)
     if repair and len(complete) != len(data):
-        with open(path, "r+b") as handle:
-            handle.truncate(len(complete))
-    seen: set[int] = set()
-    for number, line in enumerate(complete.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
+        fd = open_own(path, os.O_WRONLY, writing=True)
         try:
-            record = Record.model_validate_json(line)
-        except ValueError as exc:
-            raise ConfigError(f"{path} line {number} is not a record: {exc}") from exc
+            os.ftruncate(fd, len(complete))
+        finally:
+            os.close(fd)
+    seen: set[int] = set()
+    for line in split_lines(complete):
+        try:
+            line.raw.decode("utf-8")
+            record = Record.model_validate_json(line.raw)
+        except (ValueError, RecursionError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else _first_error(exc)
+            raise ConfigError(f"{path} {line.where()} is not a record ({reason}): restore the file, or cut it "
+                              f"before byte {line.offset} to keep the {line.number - 1} lines above") from None
         if record.id not in seen:
             seen.add(record.id)
             yield record
+
+
+def _first_error(exc: Exception) -> str:
+    """The first line of a validation error, short: what is wrong, not the whole report."""
+    lines = [line.strip() for line in str(exc).splitlines()
+             if line.strip() and not line.strip().startswith("For further information")]
+    return " - ".join(lines[1:3] if len(lines) > 1 else lines)[:200]
+
+
+def open_own(path: Path, flags: int, *, writing: bool = False) -> int:
+    """A descriptor of the run folder's file ``path`` opened as itself: a symbolic link, a file that is
+    not regular (a FIFO would block) or, with ``writing``, one with other names is a ConfigError."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ConfigError(f"{path} is a symbolic link: a run folder's files must be its own (replace the "
+                              "link by a copy of the file)") from None
+        raise
+    info = os.fstat(fd)
+    problem = ("is not a regular file" if not stat.S_ISREG(info.st_mode)
+               else "has other names (hard links)" if writing and info.st_nlink > 1 else None)
+    if problem:
+        os.close(fd)
+        raise ConfigError(f"{path} {problem}: a run folder's files must be its own (replace it by a copy)")
+    return fd
+
+
+def read_own(path: Path) -> bytes:
+    """The bytes of the run folder's file ``path`` (see :func:`open_own`)."""
+    fd = open_own(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
+
+
+def read_settings(path: Path) -> Any:
+    """The settings of the run in ``run.json`` at ``path``; a damaged file is one line saying what to do."""
+    try:
+        return json.loads(read_own(path).decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"{path} is damaged ({_first_error(exc) or 'nested too deeply'}): it holds the run's "
+                          "settings; restore it, or use a new --out directory") from None
+
+
+def write_failure(path: Path, exc: OSError) -> str:
+    """One line for a failed write of ``path``: a full disk said as such, a missing folder named."""
+    if exc.errno == errno.ENOENT and not path.parent.is_dir():
+        return f"cannot write {path}: the folder {path.parent} does not exist (create it, or choose another path)"
+    exc.filename = str(path)
+    return os_error_line(exc, "write")
 
 
 def write_export(records: Iterable[Record], fmt: ExportFormat, out: IO[str]) -> int:
@@ -305,9 +372,23 @@ def partial_path(path: Path) -> Path:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a fsync'd temporary file, so a crash never leaves half a file."""
-    partial = partial_path(path)
-    with open(partial, "w", encoding="utf-8") as handle:
+    with atomic_file(path) as handle:
         handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(path)
+
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[str]]:
+    """A text handle whose contents replace ``path`` whole when the block ends, and only then: an
+    error (a full disk) leaves ``path`` as it was. The temporary file is opened without following links."""
+    partial = partial_path(path)
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        partial.replace(path)
+    except OSError as exc:
+        raise ConfigError(write_failure(path, exc)) from exc
+    finally:
+        partial.unlink(missing_ok=True)

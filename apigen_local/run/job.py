@@ -19,11 +19,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from ..errors import ConfigError
 from ..review.precision import run_review
 from ..types import Record
 from .backends.base import Batch, ExecutionBackend
 from .calibration import Calibration
-from .files import RunFiles, write_atomic
+from .files import RunFiles, read_own, write_atomic
 from .labels import LabelReport
 from .report import write_report_or_warn
 from .stats import RunStats, compute_stats
@@ -157,8 +158,8 @@ def model_identity(path: Path | None) -> dict[str, Any] | None:
 def previous_wall_seconds(files: RunFiles) -> float:
     """The wall time a resumed run had already spent, from its ``stats.json`` (0 if none)."""
     try:
-        return RunStats.model_validate_json(files.stats.read_text()).wall_seconds
-    except (OSError, ValueError):
+        return RunStats.model_validate_json(read_own(files.stats)).wall_seconds
+    except (OSError, ValueError, ConfigError):  # none, or damaged: the run's time starts again
         return 0.0
 
 

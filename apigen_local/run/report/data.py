@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import json
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from ...errors import ConfigError
 from ...review.labels import labels_path, read_labels
 from ...review.precision import ReviewFigures, review_figures
 from ...types import Record
-from ..files import RunFiles, read_records
+from ..files import RunFiles, read_own, read_records
 from ..stats import Rate, RunStats, compute_stats
 
 REPORT_NAME = "report.html"
@@ -373,14 +374,15 @@ def load_stats(run_dir: str | Path) -> tuple[RunStats, dict[str, Any]]:
     files = RunFiles(run_dir)
     if not files.dir.is_dir():
         raise ConfigError(f"{files.dir} is not a run directory (it does not exist or is not a folder)")
-    if files.stats.is_file():
+    if os.path.lexists(files.stats):
         try:
-            raw = json.loads(files.stats.read_text(encoding="utf-8"))
+            raw = json.loads(read_own(files.stats))
             return RunStats.model_validate(raw), raw
-        except (ValueError, UnicodeDecodeError) as exc:
-            reason = str(exc).splitlines()[0]
-            raise ConfigError(f"{files.stats} is not a valid stats.json: {reason}") from exc
-    if files.records.is_file():
+        except (ValueError, RecursionError) as exc:
+            reason = (str(exc).splitlines() or ["nested too deeply"])[0]
+            raise ConfigError(f"{files.stats} is not a valid stats.json ({reason}): delete it, and it is "
+                              "computed again from records.jsonl") from None
+    if os.path.lexists(files.records):
         stats = compute_stats(read_records(files.records))
         return stats, json.loads(stats.model_dump_json())
     raise ConfigError(f"{files.dir} holds no run (no stats.json or records.jsonl)")
@@ -389,8 +391,8 @@ def load_stats(run_dir: str | Path) -> tuple[RunStats, dict[str, Any]]:
 def load_settings(run_dir: str | Path) -> dict[str, Any]:
     """``run.json``: the settings that define the run ({} when it is missing or unreadable)."""
     try:
-        settings = json.loads(RunFiles(run_dir).run.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        settings = json.loads(read_own(RunFiles(run_dir).run))
+    except (OSError, ValueError, RecursionError, ConfigError):
         return {}
     return settings if isinstance(settings, dict) else {"run.json": settings}
 
