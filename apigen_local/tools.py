@@ -77,6 +77,9 @@ def load_library(path: str | Path, *, strict: bool = True) -> Library:
             tools.append(_describe(func))
         except _Undescribable as exc:
             skipped[name] = str(exc).replace(f"{module.__name__}.", "")  # no generated module name
+        except (Exception, SystemExit) as exc:  # a type hint, default or docstring that explodes when read
+            first = (str(exc).splitlines() or [""])[0][:200]
+            skipped[name] = f"describing it raised {type(exc).__name__}" + (f": {first}" if first else "")
     if skipped and strict:
         listed = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
         raise LibraryError(
@@ -209,10 +212,10 @@ def _import_module(name: str) -> tuple[ModuleType, str]:
 
 def _public_functions(module: ModuleType) -> Iterator[tuple[str, FunctionType]]:
     """Functions defined in ``module`` itself under their own public name, in source order."""
-    for name, obj in vars(module).items():
-        if name.startswith("_") or not inspect.isfunction(obj):
-            continue
-        if obj.__module__ == module.__name__ and obj.__name__ == name:
+    for name, obj in list(vars(module).items()):
+        if not isinstance(name, str) or name.startswith("_") or type(obj) is not FunctionType:
+            continue  # type(), unlike isinstance(), asks the object nothing it could answer by raising
+        if type(obj.__module__) is str and obj.__module__ == module.__name__ and obj.__name__ == name:
             yield name, obj
 
 
