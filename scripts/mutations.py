@@ -129,6 +129,29 @@ MUTATIONS = [
     Mutation("the shared prefix is the longest two rows share", "apigen_local/model/engine.py",
              "if len(prefix) * (len(on) - 1) > saved:", "if True:",
              ("tests/test_engine.py::test_shared_prefix_follows_the_majority_and_saves_the_most",), fast=True),
+    # -- the third hostile round, the run folder (issue 42) ------------------------------------------
+    Mutation("the records reader breaks lines where str.splitlines does", "apigen_local/jsonl.py",
+             'enumerate(data.split(b"\\n"), start=1)',
+             'enumerate([x.encode("utf-8", "surrogateescape") for x in data.decode("utf-8", "surrogateescape")'
+             '.splitlines()], start=1)',
+             ("tests/security/test_round_three.py::test_a_run_whose_queries_hold_line_separators_resumes_and_exports",),
+             fast=True),
+    Mutation("a run folder's files are opened through symbolic links", "apigen_local/run/files.py",
+             "flags | os.O_NOFOLLOW | os.O_NONBLOCK", "flags | os.O_NONBLOCK",
+             ("tests/security/test_round_three.py::test_a_link_in_a_shared_run_folder_is_refused_and_its_target_untouched",
+              "tests/security/test_round_three.py::test_reading_labels_never_follows_a_link"), fast=True),
+    Mutation("an export is written into its target as it goes", "apigen_local/cli.py",
+             "with atomic_file(out) as handle:", 'with open(out, "w", encoding="utf-8") as handle:',
+             ("tests/security/test_round_three.py::test_a_failed_export_leaves_the_earlier_export_whole",), fast=True),
+    Mutation("a full disk is reported as any other write error", "apigen_local/errors.py",
+             "if exc.errno in (errno.ENOSPC, errno.EDQUOT):", "if False:",
+             ("tests/security/test_round_three.py::test_a_full_disk_mid_run_is_one_error_and_the_rerun_completes",
+              "tests/security/test_round_three.py::test_export_to_a_missing_folder_or_a_full_disk_is_one_line"),
+             fast=True),
+    Mutation("a lenient load stops at a function whose inspection raises", "apigen_local/tools.py",
+             "except (Exception, SystemExit) as exc:  # a type hint", "except SystemExit as exc:  # a type hint",
+             ("tests/security/test_round_three.py::test_lenient_loading_skips_functions_whose_inspection_raises_by_name",),
+             fast=True),
 ]
 
 
