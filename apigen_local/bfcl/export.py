@@ -36,7 +36,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
-from ..run.files import row_id
+from ..run.files import row_id, write_atomic
 from ..types import Record, Tool, query_style
 from .checker import check
 
@@ -174,7 +174,7 @@ def export_bfcl(records: Iterable[Record], out_dir: str | Path) -> BfclExport:
         if answers[kind]:
             files.append((out / "possible_answer" / f"apigen_{kind}.json", answers[kind]))
         for path, lines in files:
-            path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            write_atomic(path, "".join(line + "\n" for line in lines))  # a failure keeps an earlier export
             result.files.append(str(path))
         result.written[kind] = len(questions[kind])
     return result

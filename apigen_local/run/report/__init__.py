@@ -15,9 +15,8 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from ...errors import ConfigError
 from ...types import Record
-from ..files import partial_path
+from ..files import write_atomic
 from .data import REPORT_NAME, SAMPLE_ROWS, ReportData, build_report, digest_records, funnel
 from .page import render_html
 
@@ -33,13 +32,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *,
     data = build_report(run_dir, records=records, seed=seed)
     path = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
     page = render_html(data)
-    partial = partial_path(path)
-    try:
-        partial.write_text(page, encoding="utf-8")
-        partial.replace(path)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write the report to {path}: {exc.strerror or exc}") from exc
+    write_atomic(path, page)  # through a temporary file: a link named report.html is replaced, not followed
     return path
 
 
