@@ -132,6 +132,12 @@ class RunFiles:
                 if previous != json.loads(json.dumps(identity)):
                     changed = sorted(k for k in set(previous) | set(identity)
                                      if previous.get(k) != identity.get(k))
+                    source = identity.get("library_source")
+                    if changed == ["library_source"] and isinstance(source, dict):
+                        raise ConfigError(
+                            f"the library {source.get('path')} changed since the run in {self.dir} began (its "
+                            "source differs): restore it to resume, or use a new --out directory"
+                        )
                     raise ConfigError(
                         f"{self.dir} holds a run with other settings ({', '.join(changed)}): "
                         "use a new --out directory, or the same settings to resume"
@@ -332,10 +338,13 @@ def read_own(path: Path) -> bytes:
         return handle.read()
 
 
-def read_settings(path: Path) -> Any:
+def read_settings(path: Path) -> dict[str, Any]:
     """The settings of the run in ``run.json`` at ``path``; a damaged file is one line saying what to do."""
     try:
-        return json.loads(read_own(path).decode("utf-8"))
+        settings = json.loads(read_own(path).decode("utf-8"))
+        if not isinstance(settings, dict):
+            raise ValueError("it is not a JSON object")
+        return settings
     except (ValueError, RecursionError) as exc:
         raise ConfigError(f"{path} is damaged ({_first_error(exc) or 'nested too deeply'}): it holds the run's "
                           "settings; restore it, or use a new --out directory") from None

@@ -25,7 +25,7 @@ from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
 from .calibration import judge_calibration
 from .config import GenerationConfig, build_config
-from .job import DatasetResult, Job, ProgressReporter, model_identity
+from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity
 from .labels import load_for_model as load_label_report
 from .worker import WorkerSettings
 
@@ -61,7 +61,8 @@ class GenerateJob(Job):
         self.dedup = Deduplicator()
 
     def identity(self) -> dict[str, Any]:
-        return {**self.config.identity(), "model": model_identity(self.model_path)}
+        return {**self.config.identity(), "model": model_identity(self.model_path),
+                "library_source": library_identity(self.library)}
 
     def total(self) -> int:
         return self.config.rows

@@ -10,6 +10,7 @@ checks the driver runs (:meth:`Job.admit`), which records execute, and its backe
 
 from __future__ import annotations
 
+import hashlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,8 @@ from pydantic import BaseModel
 
 from ..errors import ConfigError
 from ..review.precision import run_review
+from ..sandbox.executor import library_files
+from ..tools import Library
 from ..types import Record
 from .backends.base import Batch, ExecutionBackend
 from .calibration import Calibration
@@ -153,6 +156,17 @@ def model_identity(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     return {"file": path.name, "bytes": path.stat().st_size}
+
+
+def library_identity(library: Library) -> dict[str, Any]:
+    """What a resumed run's library must match: its path and a digest of the source the sandbox
+    runs (every file of a package), so rows executed by edited code never join a run."""
+    path = Path(library.path)
+    _, files = library_files(path.parent if path.name == "__init__.py" else path)
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    return {"path": library.path, "sha256": digest.hexdigest()[:16]}
 
 
 def previous_wall_seconds(files: RunFiles) -> float:

@@ -30,7 +30,7 @@ from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, 
 from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
 from .calibration import judge_calibration
-from .job import DatasetResult, Job, ProgressReporter, model_identity
+from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity
 from .rows import InputRow, read_rows
 from .worker import JudgeSettings, ModelSettings, SandboxSettings, WorkerSettings
 
@@ -173,6 +173,8 @@ class VerifyJob(Job):
         identity: dict[str, Any] = {"mode": "verify", "rows": str(self.rows_path),
                                     "library": self.library.path if self.library is not None else None,
                                     "stages": list(self.stages)}
+        if self.library is not None:
+            identity["library_source"] = library_identity(self.library)
         if "grounding" in self.stages:
             identity["grounding"] = self.config.grounding_mode
         if "semantic" in self.stages:
