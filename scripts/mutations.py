@@ -73,9 +73,9 @@ MUTATIONS = [
              '    return text[:limit] + f"... [{len(text) - limit} more characters]"', '    return ""',
              ("tests/security/test_classes.py::test_long_results_are_cut_not_lost",)),
     Mutation("the sandbox calls modules, classes and objects of the library", "sandbox/runner.py",
-             "    if not inspect.isfunction(target) or target.__module__ != module.__name__ "
+             "    if not isinstance(target, _FunctionType) or target.__module__ != module.__name__ "
              "or target.__name__ != name:",
-             "    if inspect.isbuiltin(target) or (inspect.isfunction(target) and "
+             "    if isinstance(target, type(len)) or (isinstance(target, _FunctionType) and "
              "(target.__module__ != module.__name__ or target.__name__ != name)):",
              ("tests/security/test_classes.py::test_only_functions_defined_in_the_library_run",)),
     Mutation("the llguidance constraint allows every token", "apigen_local/model/engine.py",
