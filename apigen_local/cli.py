@@ -19,6 +19,7 @@ EXIT_INTERRUPTED = 130
 
 if TYPE_CHECKING:
     from .run.job import DatasetResult
+    from .run.progress import LineProgress, RichProgress
     from .run.stats import RunStats
     from .types import Record
 
@@ -135,10 +136,16 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(label: str) -> RichProgress | LineProgress:
+    """A live bar on a terminal; plain lines, every few rows or seconds, in a log file or a pipe."""
+    from .run.progress import LineProgress, RichProgress
+
+    return RichProgress(console, label=label) if console.is_terminal else LineProgress(console, label=label)
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .run.config import GenerationConfig, build_config
     from .run.generate import generate_dataset
-    from .run.progress import RichProgress
 
     given = {
         "library": args.library, "model": args.model, "rows": args.rows, "out_dir": args.out,
@@ -162,17 +169,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     else:
         config = build_config(overrides)
     ray = {"ray": args.ray, "ray_workers": args.ray_workers, "ray_ship_model": args.ray_ship_model}
-    if args.quiet or not console.is_terminal:
+    if args.quiet:
         result = generate_dataset(config.library, config=config, **ray)
     else:
-        with RichProgress(console) as progress:
+        with _progress("generating") as progress:
             result = generate_dataset(config.library, config=config, progress=progress, **ray)
     _print_result(result)
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .run.progress import RichProgress
     from .run.verify import verify_dataset
 
     settings = {"stages": args.stages, "model": args.model, "lenient": args.lenient,
@@ -183,10 +189,10 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 "judge": args.judge, "ray": args.ray, "ray_workers": args.ray_workers,
                 "ray_ship_model": args.ray_ship_model or None}
     given = {key: value for key, value in settings.items() if value is not None}
-    if args.quiet or not console.is_terminal:
+    if args.quiet:
         result = verify_dataset(args.rows, args.library, out_dir=args.out, **given)
     else:
-        with RichProgress(console, label="verifying") as progress:
+        with _progress("verifying") as progress:
             result = verify_dataset(args.rows, args.library, out_dir=args.out,
                                     progress=progress, **given)
     _print_result(result)

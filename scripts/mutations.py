@@ -152,6 +152,19 @@ MUTATIONS = [
              "except (Exception, SystemExit) as exc:  # a type hint", "except SystemExit as exc:  # a type hint",
              ("tests/security/test_round_three.py::test_lenient_loading_skips_functions_whose_inspection_raises_by_name",),
              fast=True),
+    # -- a new user's second round (issue 43) --------------------------------------------------------
+    Mutation("a resume ignores an edited library", "apigen_local/run/generate.py",
+             '"library_source": library_identity(self.library)}',
+             '"library_source": library_identity(self.library)["path"]}',
+             ("tests/test_new_user_two.py::test_a_resume_with_an_edited_library_is_refused_naming_it",), fast=True),
+    Mutation("the first batch is a whole batch", "apigen_local/run/job.py",
+             "start, step = 0, 1", "start, step = 0, size",
+             ("tests/test_new_user_two.py::test_the_first_row_is_written_after_one_row_of_work",), fast=True),
+    Mutation("a run whose output is not a terminal gets the live bar", "apigen_local/cli.py",
+             "if console.is_terminal else LineProgress(console, label=label)",
+             "if True else LineProgress(console, label=label)",
+             ("tests/test_new_user_two.py::test_a_run_whose_output_is_not_a_terminal_prints_a_line_every_few_rows",),
+             fast=True),
 ]
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from apigen_local import cli
 from apigen_local.errors import ConfigError
-from apigen_local.run.backends.base import ExecutionBackend
+from apigen_local.run.backends.base import ExecutionBackend, Task
 from apigen_local.run.config import build_config
 from apigen_local.run.files import read_records
 from apigen_local.run.generate import GenerateJob
+from apigen_local.run.job import ramped
+from apigen_local.run.progress import LineProgress
 from apigen_local.run.verify import VerifyConfig, VerifyJob
+from apigen_local.types import CheckResult, Record
 
 from .conftest import EXAMPLE_LIBRARY, empty_gguf
 from .fakes import FakeBackend, FakeCrash, FakeWorker
@@ -82,3 +88,57 @@ def test_verify_refuses_a_resume_when_a_file_of_a_package_library_changed(tmp_pa
     limits.write_text("LIMIT = 4\n")  # a file other than __init__.py
     with pytest.raises(ConfigError, match=r"shoplib/__init__\.py changed since the run"):
         verify()
+
+
+def test_the_first_row_is_written_after_one_row_of_work(tmp_path: Path, model: Path) -> None:
+    assert [len(b) for b in ramped(range(40), 16)] == [1, 2, 4, 8, 16, 9]
+    assert [len(b) for b in ramped(range(3), 1)] == [1, 1, 1]
+    backend = SizesBackend(FakeWorker(TOOL))
+    Generate(EXAMPLE_LIBRARY, tmp_path / "out", model, backend).run()
+    assert backend.sizes == [1, 2, 4, 4, 4, 4, 4, 1]  # 24 rows, batch_rows 4
+
+
+class SizesBackend(FakeBackend):
+    """A FakeBackend that keeps the size of each batch sent to be generated."""
+
+    def __init__(self, worker: FakeWorker) -> None:
+        super().__init__(worker)
+        self.sizes: list[int] = []
+
+    def submit(self, task: Task) -> None:
+        if task.kind == "generate":
+            self.sizes.append(len(task.indices))
+        super().submit(task)
+
+
+def _record(i: int, accepted: bool) -> Record:
+    record = Record(id=i, seed=i, style="simple", tools=[TOOL], format_check=CheckResult.ok(),
+                    stages=["format"])
+    if not accepted:
+        record.format_check = CheckResult.fail("invalid_json", "cut short")
+    return record
+
+
+def test_a_run_whose_output_is_not_a_terminal_prints_a_line_every_few_rows(capfd: pytest.CaptureFixture[str]) -> None:
+    progress = cli._progress("generating")  # stderr is captured here: not a terminal
+    assert isinstance(progress, LineProgress)
+    text = io.StringIO()
+    with LineProgress(Console(file=text, width=200), every_rows=10, every_seconds=3600) as lines:
+        lines.start(45, [_record(i, True) for i in range(5)])
+        for i in range(5, 45):
+            lines.generated(1)
+            lines.advance(_record(i, i % 2 == 0))
+    shown = text.getvalue().splitlines()
+    assert shown[0] == "generating: 45 rows, 5 already written; a line every 10 rows or 3600 s"
+    assert [line.split(" · ")[0] for line in shown[1:]] == [f"generating: written {n}/45" for n in (15, 25, 35, 45)]
+    assert "accepted 25 (56%)" in shown[-1] and "rows/min" in shown[-1]
+
+
+def test_a_slow_run_prints_a_line_every_so_many_seconds() -> None:
+    text = io.StringIO()
+    lines = LineProgress(Console(file=text, width=200), every_rows=1000, every_seconds=0.0)
+    lines.start(3, [])
+    lines.generated(1)
+    lines.advance(_record(0, True))
+    assert text.getvalue().count("written") == 2  # after the one generated row, and after the written one
+    assert text.getvalue().splitlines()[-1].startswith("generating: written 1/3 · generated 1")

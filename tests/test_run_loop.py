@@ -13,6 +13,7 @@ from apigen_local.run.backends.base import ExecutionBackend
 from apigen_local.run.config import build_config
 from apigen_local.run.files import read_records
 from apigen_local.run.generate import GenerateJob
+from apigen_local.run.job import ramped
 from apigen_local.run.verify import VerifyConfig, VerifyJob
 from apigen_local.tools import load_library
 
@@ -84,7 +85,7 @@ def test_a_crash_at_every_point_loses_nothing_written_and_the_rerun_completes(tm
                                                                              fake_model: Path) -> None:
     _generate(tmp_path / "whole", fake_model)
     expected = _contents(tmp_path / "whole")
-    results = 2 * ROWS // BATCH  # a generate and a check result per batch, at most
+    results = 2 * len(list(ramped(range(ROWS), BATCH)))  # a generate and a check result per batch, at most
     resumed = set()
     for crash_after in range(results + 1):
         out = tmp_path / f"crash{crash_after}"

@@ -25,7 +25,7 @@ from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
 from .calibration import judge_calibration
 from .config import GenerationConfig, build_config
-from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity
+from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity, ramped
 from .labels import load_for_model as load_label_report
 from .worker import WorkerSettings
 
@@ -69,8 +69,7 @@ class GenerateJob(Job):
 
     def batches(self, done: set[int]) -> Iterator[Batch]:
         pending = [i for i in range(self.config.rows) if i not in done]
-        size = self.config.batch_rows
-        return (Batch(indices=pending[start:start + size]) for start in range(0, len(pending), size))
+        return (Batch(indices=indices) for indices in ramped(pending, self.config.batch_rows))
 
     def backend(self) -> ExecutionBackend:
         return make_backend(WorkerSettings.for_generation(self.config, str(self.model_path)), ray=self.ray,

@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -31,6 +31,8 @@ from .files import RunFiles, read_own, write_atomic
 from .labels import LabelReport
 from .report import write_report_or_warn
 from .stats import RunStats, compute_stats
+
+T = TypeVar("T")
 
 
 class DatasetResult(BaseModel):
@@ -148,6 +150,15 @@ class Job(ABC):
         show = getattr(self.progress, "workers", None)
         if backend.rows_per_worker and callable(show):
             show(dict(backend.rows_per_worker))
+
+
+def ramped(pending: Sequence[T], size: int) -> Iterator[list[T]]:
+    """``pending`` in batches of 1, 2, 4, ... rows up to ``size``, so the first rows reach
+    ``records.jsonl`` after one row's work rather than after a whole batch's."""
+    start, step = 0, 1
+    while start < len(pending):
+        yield list(pending[start:start + step])
+        start, step = start + step, min(step * 2, size)
 
 
 def model_identity(path: Path | None) -> dict[str, Any] | None:

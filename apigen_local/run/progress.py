@@ -1,9 +1,13 @@
-"""A rich progress bar for the CLI (library code never prints).
+"""Progress for the CLI (library code never prints): a rich bar on a terminal, plain lines elsewhere.
 
-Line 1 moves per row: rows the model has finished (``generate``) or rows checked (``verify``),
+The bar's line 1 moves per row: rows the model has finished (``generate``) or rows checked (``verify``),
 of the run's total, with rows per minute and the time left. Line 2 has the figures of the rows
 written so far, resumed ones included, computed as the summary and ``stats.json`` compute them:
 each stage's rate is over the rows that reached that stage.
+
+When the output is a file or a pipe (a job's log), :class:`LineProgress` prints one plain line
+every :data:`LINE_EVERY_ROWS` written rows or :data:`LINE_EVERY_SECONDS` seconds, whichever comes
+first, so a long run is never silent.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from rich.text import Text
 
 from ..types import STAGE_ORDER, Record
 from .stats import Rate
+
+LINE_EVERY_ROWS = 10
+LINE_EVERY_SECONDS = 30.0
 
 
 class _TwoLines(Progress):
@@ -94,3 +101,61 @@ class RichProgress:
         text = f"written {self._written} · accepted {self._accepted} ({accepted.percent()})"
         self._progress.below = text + (f" · {stages}" if stages else "") + self._workers if self._written else ""
         self._progress.update(self._rows, completed=done, speed=speed)
+
+
+class LineProgress:
+    """Implements :class:`~apigen_local.run.job.ProgressReporter` as plain lines on ``console``:
+    rows generated and written of the total, rows per minute, and the accepted share."""
+
+    def __init__(self, console: Console, label: str = "generating", *, every_rows: int = LINE_EVERY_ROWS,
+                 every_seconds: float = LINE_EVERY_SECONDS) -> None:
+        self._console, self._label = console, label
+        self._every_rows, self._every_seconds = every_rows, every_seconds
+        self._total = self._written = self._accepted = self._generated = self._started_with = 0
+        self._clock = self._last_time = time.monotonic()
+        self._last_rows = 0
+
+    def __enter__(self) -> LineProgress:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._written != self._last_rows:
+            self._line()
+
+    def start(self, total: int, done: Sequence[Record]) -> None:
+        self._total = total
+        for record in done:
+            self._count(record)
+        self._generated = self._started_with = self._last_rows = len(done)
+        self._clock = self._last_time = time.monotonic()
+        resumed = f", {len(done)} already written" if done else ""
+        self._console.print(f"{self._label}: {total} rows{resumed}; a line every {self._every_rows} rows "
+                            f"or {self._every_seconds:g} s", highlight=False)
+
+    def generated(self, rows: int) -> None:
+        self._generated += rows
+        self._maybe_line()
+
+    def advance(self, record: Record) -> None:
+        self._count(record)
+        self._maybe_line()
+
+    def _count(self, record: Record) -> None:
+        self._written += 1
+        self._accepted += int(record.accepted)
+
+    def _maybe_line(self) -> None:
+        now = time.monotonic()
+        if self._written - self._last_rows >= self._every_rows or now - self._last_time >= self._every_seconds:
+            self._line()
+
+    def _line(self) -> None:
+        now = time.monotonic()
+        self._last_time, self._last_rows = now, self._written
+        minutes = (now - self._clock) / 60
+        new = self._written - self._started_with
+        speed = f"{new / minutes:.1f} rows/min" if minutes > 0 and new > 0 else "- rows/min"
+        accepted = Rate(total=self._written, passed=self._accepted)
+        self._console.print(f"{self._label}: written {self._written}/{self._total} · generated "
+                            f"{max(self._generated, self._written)} · {speed} · accepted {self._accepted} "
+                            f"({accepted.percent()}) · {minutes:.1f} min", highlight=False)

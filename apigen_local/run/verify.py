@@ -30,7 +30,7 @@ from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, 
 from .backends import RayTarget, make_backend
 from .backends.base import Batch, ExecutionBackend
 from .calibration import judge_calibration
-from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity
+from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity, ramped
 from .rows import InputRow, read_rows
 from .worker import JudgeSettings, ModelSettings, SandboxSettings, WorkerSettings
 
@@ -188,11 +188,10 @@ class VerifyJob(Job):
 
     def batches(self, done: set[int]) -> Iterator[Batch]:
         pending = [row for row in self.rows if row.id not in done]
-        size = self.config.batch_rows
-        for start in range(0, len(pending), size):
-            tools = self.library.by_name if self.library is not None else None
+        tools = self.library.by_name if self.library is not None else None
+        for rows in ramped(pending, self.config.batch_rows):
             yield Batch(records=[format_record(row, tools, self.stages, self.config.grounding_mode)
-                                 for row in pending[start:start + size]])
+                                 for row in rows])
 
     def executes(self, record: Record) -> bool:
         """True for a row that goes to a worker: to execute, or (with no library) to be judged."""
