@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from .errors import ConfigError, SandboxError
-from .model.files import DEFAULT_MODEL, check_gguf, default_models_dir, fetch_default_model, file_sha256
+from .model.files import DEFAULT_MODEL, check_gguf, fetch_default_model, file_sha256
 
 MANIFEST_NAME = "MANIFEST.json"
 INSTALL_NAME = "install.sh"
@@ -149,9 +149,7 @@ def _copy_models(extra: list[Path], target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    default = default_models_dir() / DEFAULT_MODEL.name
-    if not default.is_file():
-        default = fetch_default_model()
+    default = fetch_default_model()  # the user's cache; linked from a checkout's models/, else downloaded
     names = {DEFAULT_MODEL.name}
     shutil.copyfile(default, target / DEFAULT_MODEL.name)
     for path in extra:

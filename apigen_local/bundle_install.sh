@@ -2,7 +2,8 @@
 # Install apigen-local from this bundle with no network: ./install.sh [--prefix DIR]
 # Checks every file against MANIFEST.json first, then: Debian packages if Docker is missing
 # (bundles made with --with-debs), a venv with the wheels (pip --no-index), the sandbox image
-# from the saved base image, the models and examples. A second run changes nothing.
+# from the saved base image, the models (linked into the user's cache too) and examples.
+# A second run changes nothing.
 set -euo pipefail
 BUNDLE=$(cd "$(dirname "$0")" && pwd)
 PREFIX=${APIGEN_PREFIX:-$HOME/apigen-local}
@@ -84,8 +85,14 @@ for folder in models examples; do
   done
 done
 
-if [ "$PREFIX" != "$HOME/apigen-local" ]; then
-  echo "== set APIGEN_HOME=$PREFIX (e.g. in ~/.profile) so that apigen-local finds these models from any folder"
-fi
+# 6. the models also in the user's cache ($APIGEN_HOME/models, else ~/.cache/apigen-local/models),
+#    where apigen-local finds them from any folder: hard links (copies across file systems)
+CACHE=$("$VENV/bin/python" -c 'from apigen_local.model.files import user_models_dir; print(user_models_dir())')
+mkdir -p "$CACHE"
+for file in "$PREFIX/models"/*; do
+  target="$CACHE/$(basename "$file")"
+  cmp -s "$file" "$target" || ln -f "$file" "$target" 2>/dev/null || cp "$file" "$target"
+done
+echo "== models in $PREFIX/models and in $CACHE, where apigen-local finds them from any folder"
 echo "== installed in $PREFIX; run the demo with:"
 echo "cd '$PREFIX' && venv/bin/apigen-local generate --library examples/library.py --seed-file examples/seed.jsonl --rows 30 --out out/demo"

@@ -46,9 +46,16 @@ def _cmd_model_fetch(args: argparse.Namespace) -> int:
 
 
 def _cmd_model_find(args: argparse.Namespace) -> int:
+    """The folders searched and what each held on stderr, then the chosen model alone on stdout
+    (so that ``$(apigen-local model find)`` is its path)."""
     from .model.files import find_model
 
-    print(find_model(args.model))
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    path = find_model(args.model, trace=say)
+    say(f"model: {path}")
+    print(path)
     return 0
 
 
@@ -448,11 +455,14 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("--out", help="output path (default: models/tiny-test.gguf)")
     tiny.add_argument("--force", action="store_true", help="rebuild even if the file exists")
     tiny.set_defaults(handler=_cmd_model_build_tiny)
-    fetch = model_commands.add_parser("fetch", help="place the default model (SmolLM2-135M-Instruct) in models/")
-    fetch.add_argument("--dir", help="target folder (default: $APIGEN_MODELS_DIR, else ./models if it exists, "
-                                     "else $APIGEN_HOME/models, ~/apigen-local/models by default)")
+    fetch = model_commands.add_parser(
+        "fetch", help="place the default model (SmolLM2-135M-Instruct) in the user's cache, found from any folder")
+    fetch.add_argument("--dir", help="target folder (default: $APIGEN_MODELS_DIR when set, else the user's cache: "
+                                     "$APIGEN_HOME/models, else $XDG_CACHE_HOME/apigen-local/models, else "
+                                     "~/.cache/apigen-local/models)")
     fetch.set_defaults(handler=_cmd_model_fetch)
-    find = model_commands.add_parser("find", help="print which GGUF the project would use")
+    find = model_commands.add_parser(
+        "find", help="print the folders searched, in order, and which GGUF a command would use (its path on stdout)")
     find.add_argument("--model", help="explicit GGUF path")
     find.set_defaults(handler=_cmd_model_find)
 

@@ -3,7 +3,8 @@
 #   1. Debian packages: docker.io (engine), debootstrap (offline base image), chromium (report test);
 #   2. a virtualenv in .venv with the package and its test extra (pip's cache kept);
 #   3. a running Docker daemon (started here if none answers);
-#   4. the default model (fetched once), the tiny test model and the sandbox image.
+#   4. the default model (fetched once into the user's cache, ~/.cache/apigen-local/models or
+#      $APIGEN_HOME/models, where every working folder finds it), the tiny test model and the sandbox image.
 # Each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +54,9 @@ step_dockerd() {
 }
 
 step_artifacts() {
-  say "model: default model (fetched once) and tiny test GGUF"
+  say "model: default model (fetched once into the user's cache) and tiny test GGUF"
+  # writes to the user's cache, not to models/: from any folder 'apigen-local model find' finds it
+  # there. A checked copy already in models/ (an earlier set-up) is linked, not downloaded again.
   "$VENV/bin/apigen-local" model fetch
   "$VENV/bin/apigen-local" model build-tiny
   say "sandbox: image"

@@ -53,16 +53,20 @@ def test_bundle_installs_and_generates_without_network(bundle: Path, tmp_path: P
     assert interfaces == ["lo"]
 
     prefix = tmp_path / "site"
-    first = _offline(f"{bundle}/install.sh --prefix {prefix}")
+    cache = f"APIGEN_HOME={tmp_path / 'cache'}"  # the user's cache, where install.sh links the models
+    first = _offline(f"{cache} {bundle}/install.sh --prefix {prefix}")
     assert first.returncode == 0, first.stdout + first.stderr
     demo = first.stdout.strip().splitlines()[-1]
     assert demo.startswith(f"cd '{prefix}' && venv/bin/apigen-local generate")
 
     before = _tree_state(prefix)
-    second = _offline(f"{bundle}/install.sh --prefix {prefix}")
+    second = _offline(f"{cache} {bundle}/install.sh --prefix {prefix}")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "up to date" in second.stdout
     assert _tree_state(prefix) == before
+    anywhere = _offline(f"{cache} {prefix}/venv/bin/apigen-local model find", cwd=tmp_path)
+    assert anywhere.stdout.strip() == str(tmp_path / "cache" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"), \
+        anywhere.stderr
 
     run = _offline("venv/bin/apigen-local model find && venv/bin/apigen-local generate --library examples/library.py "
                    "--seed-file examples/seed.jsonl --rows 2 --batch-rows 2 --out out/t --quiet "

@@ -93,6 +93,7 @@ def test_fetch_keeps_a_good_file_and_explains_a_failed_download(default_model_pa
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # no registry: a present, checked file needs none
     assert fetch_default_model(here) == here / DEFAULT_MODEL.name
     empty = tmp_path / "empty"
+    monkeypatch.setenv("APIGEN_MODELS_DIR", str(empty))  # the only folder searched: no copy to link
     with pytest.raises(ModelError, match="bring it by hand") as caught:
         fetch_default_model(empty)
     assert "\n" not in str(caught.value)
