@@ -248,12 +248,14 @@ def _calibrate_labels(args: argparse.Namespace) -> int:
     from .run.labels import LabelReport, figures_table, measure, read_labelled, save_for_model
 
     rows = read_labelled(args.labels)
-    model_file = find_model(args.model).resolve()
+    if args.fit_margin is not None and not args.library:  # the function-fit check compares with its functions
+        raise ConfigError("--fit-margin needs --library LIB: the functions the called ones are compared with")
+    # A model takes part only when named (--model: the figures are kept as its precision) or when
+    # the function-fit check runs it (--fit-margin); the other checks measured here need none.
+    model_file = find_model(args.model).resolve() if args.model or args.fit_margin is not None else None
     with ExitStack() as stack:
         judge = None
-        if args.fit_margin is not None:  # the function-fit check compares with the library's functions
-            if not args.library:
-                raise ConfigError("--fit-margin needs --library LIB: the functions the called ones are compared with")
+        if args.fit_margin is not None and model_file is not None:
             from .run.worker import JudgeSettings, ModelSettings, Worker, WorkerSettings
 
             worker = stack.enter_context(Worker(WorkerSettings(
@@ -262,10 +264,11 @@ def _calibrate_labels(args: argparse.Namespace) -> int:
                                     n_gpu_layers=args.gpu_layers or 0))))
             judge = worker.judge_checker
         figures = measure(rows, judge=lambda row: judge)
-    report = LabelReport(model=model_file.stem, model_file=str(model_file),
+    report = LabelReport(model=model_file.stem if model_file else None,
+                         model_file=str(model_file) if model_file else None,
                          labels_file=str(Path(args.labels).resolve()),
                          measured=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), figures=figures)
-    print(f"model: {report.model}  labels: {report.labels_file}")
+    print(f"model: {report.model or 'none (the checks measured here need none)'}  labels: {report.labels_file}")
     if judge is None:
         print("checks at default settings; add --library LIB --fit-margin 0.3 to measure the function-fit check")
     for line in figures_table(report.figures):
@@ -273,8 +276,18 @@ def _calibrate_labels(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "labels.json", report.model_dump_json(indent=2))
-    save_for_model(report)
-    print(f"figures: {out / 'labels.json'} (stats.json and report.html of later runs of this model show them)")
+    print(f"figures: {out / 'labels.json'}")
+    if model_file is None:
+        print("kept for no model: with --model GGUF they would also be kept as that model's measured precision, "
+              "which stats.json and report.html of its later runs show")
+        return 0
+    kept = save_for_model(report)
+    if kept is None:
+        print(f"warning: the per-model cache could not be written; later runs of {report.model} will not show them")
+    else:
+        print(f"kept for model {report.model} in {kept}: stats.json ('labelled') and report.html of every later "
+              f"run of this model file show them as its measured precision, until the next "
+              f"'calibrate --labels' for it (delete that file to stop)")
     return 0
 
 
@@ -584,12 +597,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     calibrate.add_argument("--library", help="Python file or module the rows call (not with --labels)")
     calibrate.add_argument("--fit-margin", type=float, help="with --labels and --library: also measure the "
-                                                             "function-fit check at this margin")
+                                                             "function-fit check at this margin (it runs the "
+                                                             "model: --model, or the one found)")
     calibrate.add_argument("--labels", help="labelled real rows (docs/labelling.md), or a review's DIR/labels.jsonl: "
                                             "report the checks' precision and recall on them, with Wilson 95 %% "
-                                            "intervals; needs no model run")
+                                            "intervals; needs no model (see --model)")
     calibrate.add_argument("--rows", help="correct rows in xlam-60k JSONL (default: seed.jsonl beside the library)")
-    calibrate.add_argument("--model", help="GGUF path (default: $APIGEN_MODEL or models/)")
+    calibrate.add_argument("--model", help="GGUF path (default: found as 'apigen-local model find' shows); with "
+                                           "--labels none is needed: a model given there gets the figures kept as "
+                                           "its measured precision, shown by its later runs")
     calibrate.add_argument("--judge", choices=("coverage", "verdict", "agreement"), default="verdict",
                            help="the semantic design to calibrate (default: verdict, the model's own)")
     calibrate.add_argument("--out", default="out/calibration", help="output directory (default: out/calibration)")

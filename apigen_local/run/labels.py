@@ -111,11 +111,12 @@ class LabelFigures(BaseModel):
 
 
 class LabelReport(BaseModel):
-    """What ``calibrate --labels`` keeps per model (``labels.json``, and the per-model cache that
-    ``stats.json`` and ``report.html`` read)."""
+    """What ``calibrate --labels`` writes (``labels.json``), and keeps per model when one is named
+    (the per-model cache that ``stats.json`` and ``report.html`` of that model's later runs read).
+    ``model`` and ``model_file`` are ``None`` when no model took part: the checks measured need none."""
 
-    model: str
-    model_file: str
+    model: str | None = None
+    model_file: str | None = None
     labels_file: str
     measured: str  # UTC time of the measurement
     figures: LabelFigures
@@ -126,14 +127,18 @@ class LabelReport(BaseModel):
                 **self.figures.summary()}
 
 
-def save_for_model(report: LabelReport) -> None:
-    """Keep ``report`` where :func:`load_for_model` finds it; a cache that cannot be written is skipped."""
+def save_for_model(report: LabelReport) -> Path | None:
+    """Keep ``report`` where :func:`load_for_model` finds it and return that file; ``None`` when
+    the report names no model, or the cache cannot be written (then it is skipped)."""
+    if report.model_file is None:
+        return None
     target = cache_path(report.model_file, LABELS_CACHE)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, report.model_dump_json(indent=2))
     except OSError:
-        pass
+        return None
+    return target
 
 
 def load_for_model(model_file: str | Path | None) -> LabelReport | None:
