@@ -152,6 +152,18 @@ MUTATIONS = [
              "except (Exception, SystemExit) as exc:  # a type hint", "except SystemExit as exc:  # a type hint",
              ("tests/security/test_round_three.py::test_lenient_loading_skips_functions_whose_inspection_raises_by_name",),
              fast=True),
+    # -- where models live (issue 43) ------------------------------------------------------------
+    Mutation("models are looked for in ~/apigen-local, not in the user's cache", "apigen_local/model/files.py",
+             "folders.append(ModelFolder(user_models_dir(), cache))",
+             'folders.append(ModelFolder(Path.home() / "apigen-local" / "models", cache))',
+             ("tests/test_model_home.py::test_model_find_lists_the_folders_in_order_and_finds_the_model_in_the_users_cache",
+              "tests/test_model_home.py::test_generate_resolves_its_model_from_the_cache_with_no_model_given"),
+             fast=True),
+    Mutation("calibrate --labels demands a model", "apigen_local/cli.py",
+             "model_file = find_model(args.model).resolve() if args.model or args.fit_margin is not None else None",
+             "model_file = find_model(args.model).resolve()",
+             ("tests/test_model_home.py::test_calibrate_labels_runs_with_no_model_and_keeps_nothing_for_any_model",),
+             fast=True),
     # -- a new user's second round (issue 43) --------------------------------------------------------
     Mutation("a resume ignores an edited library", "apigen_local/run/generate.py",
              '"library_source": library_identity(self.library)}',
