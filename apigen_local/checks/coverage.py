@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 from ..types import CheckResult, FunctionCall
-from .grounding import UNITS_OF_MEASURE, clock_times, converted, singular
+from .grounding import UNITS_OF_MEASURE, clock_times, close_count, converted, singular
 
 UNUSED_QUERY_VALUE: Final = "unused_query_value"
 
@@ -81,7 +81,8 @@ def _leaves(value: Any) -> Iterator[Any]:
 
 
 def _used_numbers(calls: Sequence[FunctionCall]) -> tuple[list[float], set[float]]:
-    """Numbers the calls use (numeric leaves and numbers inside strings), and the allowed counts."""
+    """The sizes of the numbers the calls use (numeric leaves and numbers inside strings), sorted,
+    and the allowed counts."""
     used: list[float] = []
     counts = {float(len(calls))}
     for call in calls:
@@ -95,7 +96,7 @@ def _used_numbers(calls: Sequence[FunctionCall]) -> tuple[list[float], set[float
                     used.append(float(leaf))
                 elif isinstance(leaf, str):
                     used += [float(n) for n in _STRING_NUMBER_RE.findall(leaf)]
-    return used, counts
+    return sorted(map(abs, used)), counts
 
 
 def quoted(query: str) -> list[str]:
@@ -108,37 +109,47 @@ _NUMERIC_DATE_RE = re.compile(r"(?<![\w.])(?:(\d{4})([-/.])(\d{1,2})\2(\d{1,2})"
 _TODAY_RE = re.compile(r"\btoday(?:'s date)?\s*(?:is|=|:)\s*[^.?!\n]{0,40}", re.IGNORECASE)
 
 
-def _blanked(query: str, start: int, end: int) -> str:
-    return query[:start] + " " * (end - start) + query[end:]
+def _blanked(query: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``query`` with each of the ordered, non-overlapping ``spans`` turned to spaces, in one pass."""
+    parts, done = [], 0
+    for start, end in spans:
+        parts += [query[done:start], " " * (end - start)]
+        done = end
+    return "".join(parts) + query[done:]
 
 
-def _dates_checked(query: str, used: list[float]) -> tuple[str, str | None]:
+def _dates_checked(query: str, used: Sequence[float]) -> tuple[str, str | None]:
     """``query`` without the day it states as today ("today is 2023.10.1": the reference of a
     relative date, not an argument) and without the numeric dates some call uses (its year, month
-    and day all among the calls' numbers, in any format); with the first date no call uses, if any."""
-    for match in list(_TODAY_RE.finditer(query)):
-        query = _blanked(query, match.start(), match.end())
+    and day all among the calls' numbers, in any format); with the first date no call uses, if any.
+    ``used`` holds the sizes of the calls' numbers, sorted."""
+    query = _blanked(query, [match.span() for match in _TODAY_RE.finditer(query)])
+    dates = []
     for match in _NUMERIC_DATE_RE.finditer(query):
         parts = [float(n) for n in match.groups() if n and n.isdigit()]
-        if not all(any(math.isclose(part, u) for u in used) for part in parts):
+        if not all(close_count(part, used, most=1) for part in parts):
             return query, match[0]
-        query = _blanked(query, match.start(), match.end())
-    return query, None
+        dates.append(match.span())
+    return _blanked(query, dates), None
 
 
 def check_coverage(query: str, calls: Sequence[FunctionCall]) -> CheckResult:
     """Fail on the first digit-written number or quoted text of ``query`` that no call uses."""
     strings = [leaf for call in calls for leaf in _leaves(call.arguments) if isinstance(leaf, str)]
-    texts = [singular(text) for text in strings]
+    # every string argument in one text, each apart from the next (a separator no quoted span and
+    # no clock time holds), so that each mention is one search, not one search per argument
+    texts = "\n".join(f" {singular(text)} " for text in strings)
     for span in quoted(query):
         words = singular(span)
-        if words and not any(f" {words} " in f" {text} " for text in texts):
+        if words and f" {words} " not in texts:
             return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query quotes {span!r}, but no call uses it.")
-    for match, (hour, minute) in clock_times(query):
+    folded = "\0".join(text.casefold() for text in strings)
+    times = clock_times(query)
+    for match, (hour, minute) in times:
         written = (f"{hour:02d}:{minute:02d}", f"{hour}:{minute:02d}", match[0].casefold())
-        if not any(form in text.casefold() for text in strings for form in written):
+        if not any(form in folded for form in written):
             return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query states {match[0]!r}, but no call uses it.")
-        query = query[:match.start()] + " " * (match.end() - match.start()) + query[match.end():]
+    query = _blanked(query, [match.span() for match, _ in times])
     used, counts = _used_numbers(calls)
     query, unused_date = _dates_checked(query, used)
     if unused_date is not None:
@@ -146,7 +157,7 @@ def check_coverage(query: str, calls: Sequence[FunctionCall]) -> CheckResult:
     for text, readings in mentions(query):
         if readings & {0.0, 1.0} or readings & counts:
             continue
-        if not any(math.isclose(abs(r), abs(u), rel_tol=1e-9, abs_tol=1e-9) for r in readings for u in used):
+        if not any(close_count(reading, used, abs_tol=1e-9, most=1) for reading in readings):
             return CheckResult.fail(UNUSED_QUERY_VALUE,
                                     f"the query states {text!r}, but no call uses it.")
     return CheckResult.ok()

@@ -50,6 +50,7 @@ country's calling code) is rejected: grounding prefers a false reject to an inve
 
 from __future__ import annotations
 
+import bisect
 import calendar
 import math
 import re
@@ -336,7 +337,26 @@ def _same_number(value: float, candidates: frozenset[float]) -> bool:
     """Whether ``value``, or its size without the sign, is one of ``candidates``."""
     if value in candidates or -value in candidates:
         return True
-    return any(math.isclose(abs(value), abs(c), rel_tol=1e-9) for c in candidates)
+    return close_count(value, _sizes(candidates), most=1) > 0
+
+
+@lru_cache(maxsize=_QUERY_CACHE)
+def _sizes(numbers: frozenset[float]) -> tuple[float, ...]:
+    return tuple(sorted(abs(number) for number in numbers))
+
+
+def close_count(value: float, sizes: Sequence[float], abs_tol: float = 0.0, most: float = math.inf) -> int:
+    """How many of the sorted ``sizes`` (``most`` at most) are close to ``value``'s size
+    (``math.isclose`` with ``rel_tol=1e-9``), found by bisection: each of a row's many values
+    costs the log of the query's numbers, not their count."""
+    size = abs(value)
+    window = 3e-9 * size + 2 * abs_tol
+    count = 0
+    for index in range(bisect.bisect_left(sizes, size - window), bisect.bisect_right(sizes, size + window)):
+        if count >= most:
+            break
+        count += math.isclose(size, sizes[index], rel_tol=1e-9, abs_tol=abs_tol)
+    return count
 
 
 def _number_of(text: str) -> float | None:
@@ -566,8 +586,14 @@ def _times_stated(key: tuple[str, Any], query: str) -> int:
     kind, value = key
     if kind == "text":
         return _spaced_normalised(query).count(f" {value} ")
+    return close_count(value, _digit_numbers(query))
+
+
+@lru_cache(maxsize=_QUERY_CACHE)
+def _digit_numbers(query: str) -> tuple[float, ...]:
+    """Every number the query writes in digits, once per time it writes it, sorted."""
     stated = (_number_of(text) for text in re.findall(r"\d+(?:,\d{3})*(?:\.\d+)?", query))
-    return sum(1 for number in stated if number is not None and math.isclose(number, abs(value)))
+    return tuple(sorted(number for number in stated if number is not None))
 
 
 def reused_value(query: str, call: FunctionCall, described: frozenset[str] = frozenset()) -> str | None:
@@ -591,22 +617,25 @@ def reused_value(query: str, call: FunctionCall, described: frozenset[str] = fro
 _GROUP_RE = re.compile(r"[(\[]\s*(-?\d+(?:\.\d+)?(?:\s*,\s*-?\d+(?:\.\d+)?)+)\s*[)\]]")
 
 
-def query_groups(query: str) -> list[tuple[float, ...]]:
-    """The bracketed groups of numbers the query writes: ``(2, 2, 1)``, ``[3, 4]``."""
-    return [tuple(float(part) for part in match[1].split(",")) for match in _GROUP_RE.finditer(query)]
+@lru_cache(maxsize=_QUERY_CACHE)
+def _groups(query: str) -> tuple[frozenset[tuple[float, ...]], tuple[float, ...], frozenset[float]]:
+    """The bracketed groups of numbers the query writes (``(2, 2, 1)``, ``[3, 4]``), all of them
+    joined in order, and their numbers."""
+    groups = [tuple(float(part) for part in match[1].split(",")) for match in _GROUP_RE.finditer(query)]
+    joined = tuple(number for group in groups for number in group)
+    return frozenset(groups), joined, frozenset(joined)
 
 
 def regrouped_value(query: str, call: FunctionCall) -> str | None:
     """The first list of numbers in ``call`` made of numbers from the query's bracketed groups that
     is none of those groups (nor all of them joined); or ``None``. A list with a number from
     outside the groups (the origin's ``[0, 0]``) is grounding's to judge."""
-    groups = query_groups(query)
-    joined = tuple(number for group in groups for number in group)
+    groups, joined, numbers_of_groups = _groups(query)
     for name, value in call.arguments.items():
         if (isinstance(value, list) and len(value) >= 2
                 and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)):
             numbers = tuple(float(v) for v in value)
-            if set(numbers) <= set(joined) and numbers not in groups and numbers != joined:
+            if set(numbers) <= numbers_of_groups and numbers not in groups and numbers != joined:
                 return name
     return None
 

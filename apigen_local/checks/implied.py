@@ -388,11 +388,14 @@ def relative_dates(query: str) -> frozenset[Date]:
 _STOP_WORDS = frozenset({"a", "an", "the", "of", "for", "to", "in", "on", "at", "by", "with", "and", "or", "is",
                         "are", "be", "as", "its", "it", "this", "that", "service", "services", "type", "types",
                         "id", "ids", "code", "codes", "number", "value", "level"})
+_DESCRIPTION_CHARS = 10_000  # of a parameter's description searched for the codes it describes
 _MEANS = r"(?:for|represents?|means?|stands?\s+for|is|=|:|->)"
 _DEFAULT_CUE = re.compile(r"default|if\b[^.;]{0,40}(?:\bnot|n't|\bno)\b[^.;]{0,20}\b(?:specif|provid|given|set|mention)"
                           r"|unless|otherwise|when\s+(?:not|unspecified)", re.IGNORECASE)
 
 
+_NO_DEFAULT = re.compile(r"\s*(?:value\s+)?(?:is\s+)?(?:none|no\b)", re.IGNORECASE)  # "default is none"
+_MEANING = re.compile(rf"['\"]?\s+{_MEANS}\s+([^,;.()]+)", re.IGNORECASE)  # what follows a described code
 _FIRST_TOKEN = re.compile(r"""[^.;'"\d]{0,40}?(?:['"]([^'"]+)['"]|(?<![\w.])(-?\d+(?:\.\d+)?)(?![\w]|\.\d))""")
 
 
@@ -402,25 +405,59 @@ def described_code(value: str | float, query: str, description: str,
     description says "2 for ironing service" (or "'2' represents an ironing service") and the
     request asks for ironing; ``"en"`` for English. Every word of the description's meaning, but
     for filler words ("the", "service", "type"), must be stated."""
-    code = re.escape(_plain(value))
-    for found in re.finditer(rf"(?<![\w.])['\"]?{code}['\"]?\s+{_MEANS}\s+([^,;.()]+)", description, re.IGNORECASE):
-        meaning = [w for w in _words(found[1]).split() if w not in _STOP_WORDS]
-        if meaning and all(stated(word, query) for word in meaning):
-            return True
-    return False
+    return any(meaning and all(stated(word, query) for word in meaning)
+               for meaning in _code_meanings(_plain(value), description))
+
+
+@lru_cache(maxsize=1024)
+def _code_meanings(code: str, description: str) -> tuple[tuple[str, ...], ...]:
+    """The words (filler words left out) of each meaning ``description`` (its first
+    :data:`_DESCRIPTION_CHARS` characters) gives ``code``: found by text search and one fixed
+    pattern, not a pattern made of the code (compiling one per value made a row of many values
+    cost seconds each)."""
+    description = description[:_DESCRIPTION_CHARS]
+    text, code = _lowered_description(description), _lowered(code)
+    meanings: list[tuple[str, ...]] = []
+    start = text.find(code) if code else -1
+    while start >= 0:
+        before = description[start - 1] if start else " "
+        found = None if before.isalnum() or before in "_." else _MEANING.match(description, start + len(code))
+        if found:
+            meanings.append(tuple(w for w in _words(found[1]).split() if w not in _STOP_WORDS))
+        start = text.find(code, start + 1)
+    return tuple(meanings)
+
+
+@lru_cache(maxsize=16)
+def _lowered_description(description: str) -> str:
+    return _lowered(description)
+
+
+def _lowered(text: str) -> str:
+    """``text`` in lower case, character for character (a character whose lower case is longer is
+    kept), so that positions in it are positions in ``text``."""
+    lowered = text.lower()
+    return lowered if len(lowered) == len(text) else "".join(c if len(c.lower()) > 1 else c.lower() for c in text)
 
 
 def described_default(value: str | float, description: str) -> bool:
     """The value the parameter's description says to use when the request does not give one: the
     first number or quoted text after a default cue ("If user doesn't specify, please use 100",
     "Defaults to 'celsius'"), in the same sentence."""
+    return _plain(value) in _defaults(description)
+
+
+@lru_cache(maxsize=256)
+def _defaults(description: str) -> frozenset[str]:
+    """Every value a default cue of ``description`` names, read once per description."""
+    found: set[str] = set()
     for cue in _DEFAULT_CUE.finditer(description):
-        if re.match(r"\s*(?:value\s+)?(?:is\s+)?(?:none|no\b)", description[cue.end():], re.IGNORECASE):
+        if _NO_DEFAULT.match(description, cue.end()):
             continue
         first = _FIRST_TOKEN.match(description, cue.end())
-        if first and (first[1] if first[1] is not None else first[2]) == _plain(value):
-            return True
-    return False
+        if first:
+            found.add(first[1] if first[1] is not None else first[2])
+    return frozenset(found)
 
 
 def described_format(value: str, query: str, description: str, stated: Callable[[str, str], bool]) -> bool:
@@ -428,10 +465,16 @@ def described_format(value: str, query: str, description: str, stated: Callable[
     fills: ``"track:Friends artist:Marshmello"`` for the format 'track:SongName artist:ArtistName'
     and "Friends by Marshmello". Every label must be the description's, every field stated."""
     labels = re.findall(r"([A-Za-z_]\w*):", value)
-    if not labels or any(not re.search(rf"\b{re.escape(label)}:", description) for label in labels):
+    if not labels or not _labels(description).issuperset(labels):
         return False
     fields = [f.strip() for f in re.split(r"[A-Za-z_]\w*:", value) if f.strip()]
     return bool(fields) and all(stated(field, query) for field in fields)
+
+
+@lru_cache(maxsize=256)
+def _labels(description: str) -> frozenset[str]:
+    """The labels of ``description``: each whole word written just before a colon."""
+    return frozenset(re.findall(r"(?<!\w)(\w+):", description))
 
 
 def month_number(value: float, query: str) -> bool:
