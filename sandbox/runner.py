@@ -186,6 +186,7 @@ DEFAULT_LIMITS = {"address_space": 192 * 2**20, "nproc": 0, "fsize": 2**20, "cpu
 ADDRESS = re.compile(r" at 0x[0-9a-fA-F]{4,}")
 OOM_COUNTER_FILES = ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control")
 EXIT_RESULT_WRITTEN = 0
+EXIT_PIPES_TAKEN = 71  # the library process found its pipes to the runner closed or replaced
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -321,13 +322,13 @@ def _apply(settings: Dict[str, Any]) -> None:
                 setter(value)
         except (ValueError, RecursionError):
             continue
-    _sys.settrace(settings["trace"])
-    _sys.setprofile(settings["profile"])
     try:
         _WARNINGS_MODULE.filters = list(settings["warnings"])
         _filters_mutated()
     except Exception:  # noqa: BLE001 - a library that broke its warnings module keeps them broken
         pass
+    _sys.settrace(settings["trace"])  # last: no frame of this function runs under a library's tracer
+    _sys.setprofile(settings["profile"])
 
 
 def _set_limits(limits: Dict[str, Optional[int]], timeout: float) -> None:
@@ -480,6 +481,8 @@ def _child(module: Any, call: Dict[str, Any], request: Dict[str, Any], result_fd
         try:
             value = function(**arguments)
         finally:
+            _sys.settrace(None)  # builtins: no frame of the runner starts under the library's tracer
+            _sys.setprofile(None)
             _apply(context.own)  # and its result is encoded with the runner's settings
         outcome = _encode_result(value, request["result_limit"])
     except MemoryError as exc:
@@ -762,7 +765,11 @@ def _import_library(name: str, timeout: float) -> Tuple[Any, Dict[str, Any]]:
         gc.collect()  # the import's garbage goes (and its finalizers run) while the timer still runs
     finally:
         _signals.setitimer(_signals.ITIMER_REAL, 0)
+        trace, profile = _sys.gettrace(), _sys.getprofile()
+        _sys.settrace(None)  # builtins, before any frame of the runner starts under them
+        _sys.setprofile(None)
     settings = _settings()
+    settings.update(trace=trace, profile=profile)
     if settings["signals"].get(_signals.SIGALRM) is expire:
         settings["signals"][_signals.SIGALRM] = own_alarm
     return module, settings
@@ -855,7 +862,7 @@ def _library_process(request: Dict[str, Any], guard: _Guard, cmd_fd: int, report
                                                "message": _text(exc, request["output_limit"])}})
             _os._exit(0)
         if any(_identity(fd) != before for fd, before in pipes.items()):
-            _os._exit(71)  # the library closed or replaced the pipes to the runner: nothing can be reported
+            _os._exit(EXIT_PIPES_TAKEN)  # nothing can be reported on them
         try:
             _apply(own)
             shared, private = _shared_state(own_fds)
@@ -970,6 +977,8 @@ def _ended(pid: int) -> str:
         time.sleep(0.01)
     if os.WIFSIGNALED(status):
         return f"it was killed by {_SIGNAL_NAMES.get(os.WTERMSIG(status), 'a signal')}"
+    if os.WEXITSTATUS(status) == EXIT_PIPES_TAKEN:
+        return "the library closed or replaced its pipes to the runner"
     return f"it exited with code {os.WEXITSTATUS(status)}"
 
 
