@@ -5,15 +5,24 @@ function), xlam-60k (``parameters`` as ``name -> {type: "List[int]", ...}``) and
 (``"type": "dict"``, ``"float"``, ``"tuple"``, ...). Every tool ends up as a
 :class:`~apigen_local.types.Tool` whose ``parameters`` is a JSON Schema object using the type
 names string, integer, number, boolean, array, object and null.
+
+A spec comes from untrusted rows, so its schema may refer only to itself: every ``$ref`` is a
+JSON pointer inside the same parameters schema (``#/$defs/...``), and must point to a schema. A
+reference anywhere else (``http:``, ``file:``, ``urn:``, ``other.json#/x``, ``//host/x``), a
+``$id`` (which would move the base of the references) and a loop of references that never reaches
+a value are refused as unreadable specs, so checking a row never opens a connection; the format
+check's validators refuse to fetch all the same (:mod:`apigen_local.checks.format`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -174,10 +183,9 @@ def _json_schema(node: Any, label: str) -> dict[str, Any]:
             out["type"] = [*out["type"], "null"]
         elif "anyOf" in out:
             out["anyOf"] = [*out["anyOf"], {"type": "null"}]
-    if isinstance(out.get("properties"), dict):
-        out["properties"] = {
-            key: _json_schema(value, label) for key, value in out["properties"].items()
-        }
+    for key in ("properties", "patternProperties", "$defs", "definitions"):
+        if isinstance(out.get(key), dict):
+            out[key] = {name: _json_schema(value, label) for name, value in out[key].items()}
     for key in ("additionalProperties", "items", "not"):
         if isinstance(out.get(key), dict):
             out[key] = _json_schema(out[key], label)
@@ -372,11 +380,131 @@ def _xlam_union(parts: list[str]) -> str:
 
 
 def check_schema(schema: dict[str, Any], label: str) -> None:
-    """Raise :class:`LibraryError` naming ``label`` if ``schema`` is not valid JSON Schema."""
+    """Raise :class:`LibraryError` naming ``label`` if ``schema`` is not valid JSON Schema or refers
+    to anything outside itself (see the module docstring). A row's tools repeat across a dataset,
+    so each distinct schema is checked once."""
+    key = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).digest()
+    if key not in _checked:
+        if len(_checked) >= _CHECKED_SCHEMAS:
+            _checked.clear()
+        _checked[key] = _schema_problem(schema)
+    if _checked[key] is not None:
+        raise LibraryError(f"The {label} has {_checked[key]}.")
+
+
+_CHECKED_SCHEMAS = 4096
+_checked: dict[bytes, str | None] = {}  # the problem of each schema checked, by its JSON's sha256
+
+
+def _schema_problem(schema: dict[str, Any]) -> str | None:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        raise LibraryError(f"The {label} has an invalid parameters schema: {exc.message}.") from exc
+        return f"an invalid parameters schema: {exc.message}"
+    return _reference_problem(schema)
+
+
+# Keywords whose value is a schema applied to the same value (in place) or to a part of it.
+_IN_PLACE = ("not", "if", "then", "else")
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_IN_PLACE_MAPS = ("dependentSchemas",)
+_INNER = ("additionalProperties", "items", "contains", "propertyNames", "unevaluatedItems",
+          "unevaluatedProperties")
+_INNER_LISTS = ("prefixItems",)
+_INNER_MAPS = ("properties", "patternProperties", "$defs", "definitions")
+
+
+def _reference_problem(root: dict[str, Any]) -> str | None:
+    """Why ``root``'s references cannot be followed without leaving it, or ``None``.
+
+    Walks every subschema a validator can reach (the targets of references included), without
+    recursion, and looks for a loop of in-place steps (references, ``allOf``, ``not``...) that
+    would apply a schema to the same value for ever.
+    """
+    in_place: dict[int, list[int]] = {}  # schema -> the schemas it applies to the same value
+    nodes = {id(root): root}
+    pending = [root]
+    pattern_properties = unevaluated_properties = False
+    while pending:
+        node = pending.pop()
+        if "$id" in node:
+            return 'a "$id": a tool spec\'s references must stay inside its own schema'
+        pattern_properties |= "patternProperties" in node
+        unevaluated_properties |= "unevaluatedProperties" in node
+        steps: list[Any] = []
+        for keyword in ("$ref", "$dynamicRef"):
+            if keyword in node:
+                target = _pointer_target(root, node[keyword])
+                if isinstance(target, str):
+                    return f"the {keyword} {_cut(node[keyword])!r}, which {target}"
+                steps.append(target)
+        steps += _subschemas(node, _IN_PLACE, _IN_PLACE_LISTS, _IN_PLACE_MAPS)
+        in_place[id(node)] = [id(step) for step in steps if isinstance(step, dict)]
+        for child in [*steps, *_subschemas(node, _INNER, _INNER_LISTS, _INNER_MAPS)]:
+            if isinstance(child, dict) and id(child) not in nodes:
+                nodes[id(child)] = child
+                pending.append(child)
+    if pattern_properties and unevaluated_properties:
+        return '"unevaluatedProperties" beside "patternProperties", whose patterns it cannot check in time'
+    return "references that loop back to the same schema" if _has_loop(in_place) else None
+
+
+def _subschemas(node: dict[str, Any], single: Sequence[str], lists: Sequence[str],
+                maps: Sequence[str]) -> Iterator[Any]:
+    for keyword in single:
+        yield node.get(keyword)
+    for keyword in lists:
+        if isinstance(node.get(keyword), list):
+            yield from node[keyword]
+    for keyword in maps:
+        if isinstance(node.get(keyword), dict):
+            yield from node[keyword].values()
+
+
+def _pointer_target(root: dict[str, Any], ref: Any) -> Any:
+    """The schema that the reference ``ref`` names inside ``root``, or why it names none (a str)."""
+    if not isinstance(ref, str) or not ref.startswith("#"):
+        return "points outside the tool spec (only references inside it, such as #/$defs/name, are read)"
+    pointer = unquote(ref[1:])
+    if pointer and not pointer.startswith("/"):
+        return "names an anchor (only JSON pointers, such as #/$defs/name, are read)"
+    target: Any = root
+    for part in pointer.split("/")[1:] if pointer else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return "points to nothing in the tool spec"
+    return target if isinstance(target, (dict, bool)) else "points to a value that is not a schema"
+
+
+def _has_loop(edges: dict[int, list[int]]) -> bool:
+    """Whether the graph ``edges`` has a cycle (an iterative depth-first search)."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    for start in edges:
+        if start in state:
+            continue
+        state[start] = 1
+        stack = [(start, iter(edges[start]))]
+        while stack:
+            node, successors = stack[-1]
+            step = next(successors, None)
+            if step is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(step) == 1:
+                return True
+            elif step not in state:
+                state[step] = 1
+                stack.append((step, iter(edges.get(step, []))))
+    return False
+
+
+def _cut(text: Any, limit: int = 80) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parse_json(text: str, origin: str) -> Any:

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from apigen_local.checks.format import (
     EMPTY_QUERY,
     INVALID_JSON,
+    INVALID_TOOLS,
     MISSING_REQUIRED,
+    PATTERN_UNCHECKED,
     REASONS,
     TYPE_MISMATCH,
     UNEXPECTED_ARGUMENT,
@@ -46,6 +48,13 @@ NESTED = Tool(
     },
 )
 ALL_TOOLS = [*TOOLS, NESTED]
+# a backtracking pattern, and a reference outside the schema (tool_specs refuses both when it
+# reads a spec; a Tool built directly still reaches the validator)
+CODED = Tool(name="lookup", description="Looks a code up.",
+             parameters={"type": "object", "properties": {"code": {"type": "string", "pattern": "^(a|a)*$"}},
+                         "required": ["code"]})
+REMOTE = Tool(name="fetch", description="Fetches.",
+              parameters={"type": "object", "properties": {"url": {"$ref": "urn:example:nowhere"}}, "required": []})
 
 
 def velocity(**arguments: Any) -> dict[str, Any]:
@@ -268,9 +277,12 @@ def test_each_reason_code_is_produced_by_check_generation() -> None:
                               "arguments": {**GOOD_VELOCITY["arguments"], "unit": "m/s"}}]},
         TYPE_MISMATCH: {"query": "Speed?", "answers": [velocity(initial_velocity=0,
                         acceleration="9.8", time=10)]},
+        INVALID_TOOLS: {"query": "Fetch it", "answers": [{"name": "fetch", "arguments": {"url": "x"}}]},
+        PATTERN_UNCHECKED: {"query": "Look up aaab", "answers": [{"name": "lookup",
+                            "arguments": {"code": "a" * 40 + "b"}}]},
     }  # fmt: skip
     assert set(bad_pairs) == set(REASONS)
-    results = check_generation(generation(good, *bad_pairs.values()), TOOLS)
+    results = check_generation(generation(good, *bad_pairs.values()), [*TOOLS, CODED, REMOTE])
     assert results[0][1].passed
     assert [verdict.reason for _, verdict in results[1:]] == list(bad_pairs)
     assert all(pair is None and verdict.detail for pair, verdict in results[1:])

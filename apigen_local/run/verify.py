@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..checks.format import UNKNOWN_FUNCTION, check_answers
+from ..checks.format import INVALID_TOOLS, UNKNOWN_FUNCTION, check_answers
 from ..checks.grounding import GroundingMode, check_grounding
 from ..errors import ConfigError, LibraryError
 from ..model.files import find_model
@@ -35,7 +35,6 @@ from .rows import InputRow, read_rows
 from .worker import JudgeSettings, ModelSettings, SandboxSettings, WorkerSettings
 
 VERIFY_STAGES: tuple[Stage, ...] = ("format", "grounding", "execution", "semantic")
-INVALID_TOOLS: Final = "invalid_tools"  # a row's own tool spec cannot be read (no library)
 
 
 class VerifyConfig(BaseModel):
