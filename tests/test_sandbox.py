@@ -6,6 +6,7 @@ container labelled by this test process may remain.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
 import signal
@@ -41,6 +42,17 @@ EXAMPLE_LIBRARY = REPO / "examples" / "library.py"
 HOSTILE_LIBRARY = Path(__file__).resolve().parent / "data" / "sandbox_lib.py"
 
 
+def defined_functions(path: Path) -> list[str]:
+    """Every public function a library file defines, read from its source. An executor offers
+    only what ``load_library`` offers unless given ``functions=``, and most functions of
+    ``sandbox_lib.py`` have no ``Args:`` section, so these tests name them all."""
+    tree = ast.parse(path.read_text())
+    return [node.name for node in tree.body if isinstance(node, ast.FunctionDef) and not node.name.startswith("_")]
+
+
+HOSTILE_FUNCTIONS = defined_functions(HOSTILE_LIBRARY)
+
+
 def call(name: str, **arguments: object) -> FunctionCall:
     return FunctionCall(name=name, arguments=arguments)
 
@@ -62,7 +74,8 @@ def no_leftovers(docker_client) -> Iterator[None]:
 
 @pytest.fixture
 def hostile(docker_client, sandbox_image, no_leftovers) -> Iterator[SandboxExecutor]:
-    with SandboxExecutor(HOSTILE_LIBRARY, call_timeout=1.0, client=docker_client) as executor:
+    with SandboxExecutor(HOSTILE_LIBRARY, functions=HOSTILE_FUNCTIONS, call_timeout=1.0,
+                         client=docker_client) as executor:
         yield executor
 
 
@@ -128,7 +141,8 @@ def test_a_crashing_call_does_not_spoil_the_batch(hostile: SandboxExecutor) -> N
 
 @pytest.mark.docker
 def test_results_output_and_unrepresentable_values(docker_client, sandbox_image, no_leftovers) -> None:
-    with SandboxExecutor(HOSTILE_LIBRARY, output_limit=10, client=docker_client) as executor:
+    with SandboxExecutor(HOSTILE_LIBRARY, functions=HOSTILE_FUNCTIONS, output_limit=10,
+                         client=docker_client) as executor:
         shout, long_shout, a_set, an_object, error = executor.execute([
             call("shout", text="hi"), call("shout", text="x" * 100), call("make_set"),
             call("make_object"), call("error_dict", code=3),
@@ -190,7 +204,8 @@ def test_container_is_locked_down(hostile: SandboxExecutor, docker_client) -> No
 
 @pytest.mark.docker
 def test_batch_bound_kills_the_container(docker_client, sandbox_image, no_leftovers) -> None:
-    with SandboxExecutor(HOSTILE_LIBRARY, call_timeout=5.0, batch_timeout=2.0, client=docker_client) as executor:
+    with SandboxExecutor(HOSTILE_LIBRARY, functions=HOSTILE_FUNCTIONS, call_timeout=5.0, batch_timeout=2.0,
+                         client=docker_client) as executor:
         started = time.monotonic()
         results = executor.execute([call("spin"), call("spin")])
     assert time.monotonic() - started < 8.0
@@ -203,7 +218,7 @@ def test_execute_many_keeps_order_and_reuses_the_image(hostile: SandboxExecutor,
     results = hostile.execute_many(batches)
     assert [[r.result for r in batch] for batch in results] == [[i + j for j in range(3)] for i in range(5)]
     image_id = docker_client.images.get(hostile.image).id
-    with SandboxExecutor(HOSTILE_LIBRARY, client=docker_client) as again:
+    with SandboxExecutor(HOSTILE_LIBRARY, functions=HOSTILE_FUNCTIONS, client=docker_client) as again:
         assert again.image == hostile.image
         assert docker_client.images.get(again.image).id == image_id
 
@@ -212,7 +227,8 @@ def test_execute_many_keeps_order_and_reuses_the_image(hostile: SandboxExecutor,
 def test_import_failure_is_a_library_error(tmp_path: Path, docker_client, sandbox_image, no_leftovers) -> None:
     broken = tmp_path / "broken_lib.py"
     broken.write_text("import numpy_that_is_not_there\n")
-    with SandboxExecutor(broken, client=docker_client) as executor, \
+    # the function is named, so the executor does not import the library on the host to find them
+    with SandboxExecutor(broken, functions=["anything"], client=docker_client) as executor, \
             pytest.raises(LibraryError, match="numpy_that_is_not_there"):
         executor.execute([call("anything")])
 
@@ -270,7 +286,7 @@ def test_leftovers_of_dead_runs_are_cleaned_up(
         alive = _labelled_container(docker_client, sandbox_image, "live-run", os.getppid())
         dead = _labelled_container(docker_client, sandbox_image, "dead-run", finished.pid)
         created += [alive, dead]
-        with SandboxExecutor(HOSTILE_LIBRARY, client=docker_client):
+        with SandboxExecutor(HOSTILE_LIBRARY, functions=HOSTILE_FUNCTIONS, client=docker_client):
             assert not _exists(docker_client, dead), "starting a run must remove leftovers of dead runs"
         assert _exists(docker_client, alive)
         dead_again = _labelled_container(docker_client, sandbox_image, "dead-run", finished.pid)

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import tarfile
 import threading
 import time
@@ -152,6 +153,22 @@ def build_library_image(client: docker.DockerClient, base_tag: str, library: str
     return tag, module
 
 
+def offered_functions(library: str | os.PathLike[str]) -> list[str]:
+    """The functions ``load_library`` offers as tools for ``library`` (a lenient load: every public
+    function it can describe), by name. A package directory is imported by its name from the
+    folder that holds it. :class:`LibraryError` if the library cannot be imported or offers none."""
+    from ..tools import load_library
+
+    path = Path(library).expanduser().resolve()
+    if not path.is_dir():
+        return sorted(tool.name for tool in load_library(path, strict=False).tools)
+    sys.path.insert(0, str(path.parent))
+    try:
+        return sorted(tool.name for tool in load_library(path.name, strict=False).tools)
+    finally:
+        sys.path.remove(str(path.parent))
+
+
 def _process_start(pid: int) -> str:
     """The start time of a process in clock ticks since boot ("" when /proc cannot tell)."""
     try:
@@ -224,8 +241,9 @@ class SandboxExecutor:
         functions: Sequence[str] | None = None,
     ) -> None:
         """``functions`` names the only functions calls may run (``generate`` and ``verify`` pass
-        the tools ``load_library`` offers); ``None`` allows every public function defined in the
-        library's module."""
+        the tools ``load_library`` offers); ``None`` means those same tools, found by
+        :func:`offered_functions` when the executor starts, so a function ``load_library`` does
+        not offer (``*args``, ``**kwargs``, no docstring) is refused unless named here."""
         from docker.utils import parse_bytes
 
         if max_containers < 1 or call_timeout <= 0 or cpus <= 0 or pids_limit < 4:
@@ -276,6 +294,8 @@ class SandboxExecutor:
         """Connect, check the base image, clean up leftovers of dead runs, build the library image."""
         if self.image is not None:
             return
+        if self.functions is None:
+            self.functions = offered_functions(self.library)
         if self.client is None:
             self.client = connect()
         base = require_sandbox_image(self.client)
