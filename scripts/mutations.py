@@ -177,6 +177,18 @@ MUTATIONS = [
              "if True else LineProgress(console, label=label)",
              ("tests/test_new_user_two.py::test_a_run_whose_output_is_not_a_terminal_prints_a_line_every_few_rows",),
              fast=True),
+    # -- the library changes the runner's own state at import (round three) -----------------------
+    Mutation("the runner encodes with the json the library patched", "sandbox/runner.py",
+             "json = _private_json()\n", "import json  # noqa: E402\n",
+             ("tests/security/test_round_three_runner.py::"
+              "test_what_the_library_changes_at_import_is_its_own_not_the_runners",)),
+    Mutation("a library process is kept whatever its import left (threads, shared memory)", "sandbox/runner.py",
+             "                if not healthy or library.shared is not None:",
+             "                if not healthy:",
+             ("tests/security/test_round_three_runner.py::"
+              "test_a_lock_in_shared_memory_a_failed_call_took_is_free_for_the_next",
+              "tests/security/test_round_three_runner.py::"
+              "test_threads_timers_and_exit_handlers_of_the_library_hold_nothing")),
 ]
 
 
