@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -66,31 +66,35 @@ class RunStats(BaseModel):
 def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> RunStats:
     """Aggregate ``records``; ``wall_seconds`` is the elapsed time the run took."""
     stats = RunStats(wall_seconds=round(wall_seconds, 3))
-    stages = {stage: Rate() for stage in STAGE_ORDER}
-    styles: dict[str, Rate] = defaultdict(Rate)
-    functions: dict[str, Rate] = defaultdict(Rate)
+    # (group, passed) -> rows, counted in plain counters: a Rate per row costs a model update each
+    stages: Counter[tuple[str, bool]] = Counter()
+    styles: Counter[tuple[str, bool]] = Counter()
+    functions: Counter[tuple[str, bool]] = Counter()
     reasons: Counter[str] = Counter()
     not_run: Counter[str] = Counter()
     seconds: Counter[str] = Counter()
-    generated_tokens = 0
+    generated_tokens = sandbox_calls = 0
     for record in records:
-        stats.rows += 1
-        accepted = record.accepted
-        stats.accepted += int(accepted)
-        for stage, check in record.checks():
-            stages[stage].add(check.passed)
+        rejection = record.rejection
+        accepted = rejection is None
+        stages.update((stage, check.passed) for stage, check in record.checks())
         not_run.update(record.not_run)
-        styles[record.style].add(accepted)
-        for name in sorted({call.name for call in record.answers}):
-            functions[name].add(accepted)
-        if not accepted and record.rejection is not None:
-            reasons["/".join(record.rejection)] += 1
-        seconds.update(record.timings)
+        styles[record.style, accepted] += 1
+        functions.update((name, accepted) for name in {call.name for call in record.answers})
+        if rejection is not None:
+            reasons["/".join(rejection)] += 1
+        if record.timings:
+            seconds.update(record.timings)
         generated_tokens += record.tokens.get("generation", 0)
-        stats.sandbox_calls += len(record.execution_result)
-    stats.stages = {stage: rate for stage, rate in stages.items() if rate.total or stage != "irrelevance"}
-    stats.styles = dict(sorted(styles.items()))
-    stats.functions = dict(sorted(functions.items()))
+        sandbox_calls += len(record.execution_result)
+    stats.rows = styles.total()
+    stats.accepted = sum(count for (_, passed), count in styles.items() if passed)
+    stats.sandbox_calls = sandbox_calls
+    stage_rates = _rates(stages)
+    stats.stages = {stage: stage_rates.get(stage, Rate()) for stage in STAGE_ORDER
+                    if stage in stage_rates or stage != "irrelevance"}
+    stats.styles = _rates(styles)
+    stats.functions = _rates(functions)
     stats.reasons = dict(reasons.most_common())
     stats.not_run = dict(not_run)
     stats.stage_seconds = {k: round(v, 3) for k, v in sorted(seconds.items())}
@@ -101,3 +105,13 @@ def compute_stats(records: Iterable[Record], *, wall_seconds: float = 0.0) -> Ru
     if seconds["execution"] > 0:
         stats.sandbox_calls_per_second = round(stats.sandbox_calls / seconds["execution"], 1)
     return stats
+
+
+def _rates(counts: Counter[tuple[str, bool]]) -> dict[str, Rate]:
+    """A Rate per group of ``(group, passed) -> rows`` counts, by group name."""
+    rates: dict[str, Rate] = {}
+    for (group, passed), count in sorted(counts.items()):
+        rate = rates.setdefault(group, Rate())
+        rate.total += count
+        rate.passed += count if passed else 0
+    return rates
