@@ -89,3 +89,27 @@ def test_the_semantic_stage_runs_both_checks_before_coverage() -> None:
     call = FunctionCall(name="slugify", arguments={"title": "My Trip"})
     repeated = judge.judge("Make a slug of 'My Trip'.", [SLUG], [call, call], [], seed=0)
     assert repeated.check.reason == REPEATED_CALL
+
+
+@pytest.mark.parametrize("query", [  # a new user's own seed rows (issue 43), and more of their kind
+    "Use code GREEN20 on a total of 120 pounds.",
+    "Quote express delivery of 4 kg to M1 2AB, please.",
+    "Restock 12 lavender plants for the Leeds shop.",
+    "One-line version of this address please: street 5 Rue de Rivoli, city Paris, postcode 75001.",
+    "Refund order 5521 to my card, please.",
+    "Water plan for my tomatoes in July, please.",
+])
+def test_imperatives_and_polite_requests_of_a_shop_are_requests(query: str) -> None:
+    assert check_request(query).passed
+
+
+@pytest.mark.parametrize("query", [
+    "add_basket_to_basket(budget, finance, loyalty_card)",  # a call written out
+    "check_stock(plant='lavender', shop=\"Leeds\")",
+    "watering_plan plant rose season spring",  # a snake_case name opening the query
+    "Encrypt text with Caesar cipher to ",  # cut short
+    "Find the first appearance of Star Wars Planet Kamino by a",
+    "Use a separator of",
+])
+def test_code_and_cut_off_queries_are_not_requests(query: str) -> None:
+    assert check_request(query).reason == NOT_A_REQUEST

@@ -8,10 +8,13 @@ on the labelled real rows in ``benchmarks/labelled/real_*.jsonl``:
   question mark, or starts (after "please", "also", "now" and the like) with a question word, an
   auxiliary verb ("can you", "is", "does"), a wish ("I need", "I'd like"), or an imperative verb
   in its base form: a common one, or the verb an offered function's description opens with
-  ("Converts ..." -> "convert"). A sentence that opens like a description ("Finds the ...") is
-  not a request. Fewer than three words or numbers is a fragment. The rules read English: a
-  query in another language (mostly another script, or more of another language's function
-  words than of English's) passes unjudged, with "not judged" in its detail.
+  ("Converts ..." -> "convert"); or it says "please" after its first word. A sentence that opens
+  like a description ("Finds the ...") is not a request, nor is code: a query written as a
+  function call, or a sentence opening with a snake_case name. Fewer than three words or
+  numbers, or a query ending in a word no sentence ends with ("of", "the", "and"), is a
+  fragment. The rules read English: a query in another language (mostly another script, or more
+  of another language's function words than of English's) passes unjudged, with "not judged"
+  in its detail.
 - ``repeated_call``: two calls with the same function and the same arguments, when the query
   does not ask for a repeat ("twice", "again", "two times").
 """
@@ -58,6 +61,17 @@ _OPENERS = {
     "share", "start", "stop", "submit", "subscribe", "suggest", "switch", "track", "transfer",
     "unmute", "unsubscribe", "update", "upload", "view",
     "ive",  # "I've submitted a complaint and would like ..."
+    # imperative verbs of shop, money, message and text requests (issue 43: "Use code GREEN20 ...")
+    "use", "quote", "price", "charge", "bill", "invoice", "refund", "redeem", "claim", "renew",
+    "ship", "deliver", "post", "mail", "email", "text", "call", "message", "notify", "confirm",
+    "draft", "rewrite", "rephrase", "spell", "define", "name", "identify", "classify", "label", "tag",
+    "filter", "group", "reverse", "shuffle", "rotate", "resize", "scale", "parse", "hash", "sign",
+    "compress", "choose", "draw", "roll", "flip", "guess", "keep", "hold", "lock", "unlock",
+    "block", "unblock", "invite", "visit", "water", "feed", "cook", "bake", "brew", "fix", "repair",
+    "replace", "swap", "trade", "sell", "lend", "borrow", "donate", "take", "bring", "insert",
+    "append", "capitalize", "capitalise", "strip", "trim", "pad", "inform", "ask", "answer",
+    "contact", "alert", "warn", "double", "halve", "square", "average", "tally", "grade", "score",
+    "rate", "review", "simulate", "validate", "approve", "reject", "stock", "restock",
 }
 #: function words of English, and of languages people often write requests in with Latin letters
 _ENGLISH = frozenset({"the", "a", "an", "to", "of", "and", "in", "for", "with", "is", "are", "you", "me", "my",
@@ -73,6 +87,11 @@ _FOREIGN = frozenset({
     "eu", "os", "uma", "voce", "quero", "preciso",  # Portuguese
 })
 _SENTENCE_RE = re.compile(r"[^.?!;\n]+[.?!;\n]*")
+_CODE_RE = re.compile(r"^\W*[A-Za-z_][\w.]*\s*\(.*\)\W*$", re.DOTALL)  # "add_to_basket(budget, card)"
+#: words a sentence cannot end with: a query ending in one was cut short ("Use a separator of")
+_DANGLING = frozenset({"a", "an", "the", "of", "to", "and", "or", "with", "for", "by", "from", "as", "than", "into",
+                       "in", "on", "at", "is", "are", "my", "your", "its", "their"})
+_IDENTIFIER_RE = re.compile(r"^\W*[A-Za-z]\w*_\w*")  # a sentence opening with a snake_case name
 _REPEAT_WORDS_RE = re.compile(r"\b(twice|again|two times|three times|both times|repeat)\b", re.IGNORECASE)
 
 
@@ -118,18 +137,18 @@ def _plain_words(text: str) -> list[str]:
 
 def is_request(query: str, tools: Sequence[Tool] = ()) -> bool:
     """Whether ``query`` reads as a question or an instruction (see the module docstring)."""
-    if len(_words(query)) < 3:
+    words = _words(query)
+    if len(words) < 3 or _CODE_RE.match(query) or (words[-1] in _DANGLING and not query.rstrip().endswith("?")):
         return False
     verbs = tool_verbs(tools)
     for sentence in _SENTENCE_RE.findall(query):
         if sentence.rstrip().endswith("?"):
             return True
+        if _IDENTIFIER_RE.match(sentence):
+            continue  # code, or a function's name written out: not words a person asks with
         words = _words(sentence)
-        while words and words[0] in _FILLERS:
-            words = words[1:]
-        if not words:
-            continue
-        if words[0] in _OPENERS or words[0] in verbs:
+        first = next((word for word in words if word not in _FILLERS), None)
+        if first in _OPENERS or first in verbs or "please" in words[1:]:  # "..., please."
             return True
     return False
 
