@@ -39,6 +39,10 @@ Two more rules catch values in the wrong place (measured on the labelled real ro
 - ``regrouped_value``: when the query writes bracketed groups of numbers (``(2, 2, 1) and (1, 2,
   1)``), a list made of their numbers is one of those groups, or all of them joined in order.
 
+- ``fragment_value``: a string that starts or ends with a space, a comma, a semicolon or a colon
+  (``check_stock(plant=", 1000")``) is a piece of the query cut at its punctuation, not a value,
+  though the query holds it.
+
 A string exactly as long as the generation bound (``max_string_chars``, see
 :mod:`apigen_local.model.bounds`) was most likely cut there by the constraint: it is grounded
 only when the query states it whole, followed by no further letter, digit or word (reason
@@ -66,6 +70,7 @@ GroundingMode = Literal["strict", "implied"]
 
 UNGROUNDED_ARGUMENT: Final = "ungrounded_argument"
 CUT_VALUE: Final = "cut_value"
+FRAGMENT_VALUE: Final = "fragment_value"
 REUSED_VALUE: Final = "reused_value"
 REGROUPED_VALUE: Final = "regrouped_value"
 _FLAG_WORDS = frozenset({"true", "false", "yes", "no", "none", "null"})  # flags written as text repeat freely
@@ -666,6 +671,9 @@ def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[T
                 if string_bound and len(text) >= string_bound and not stated_whole(text, query):
                     return CheckResult.fail(CUT_VALUE, f"{call.name}: argument {name!r} stops at the "
                                                        f"{string_bound}-character bound mid-text.")
+                if fragment(text):
+                    return CheckResult.fail(FRAGMENT_VALUE, f"{call.name}: argument {name!r} = {_shown(text)} is a "
+                                                            "piece of the query cut at its punctuation, not a value.")
             evidence = value_evidence(value, query, props.get(name), mode=mode)
             if any(e.rule is None for e in evidence):
                 return CheckResult.fail(
@@ -674,6 +682,15 @@ def check_grounding(query: str, calls: Sequence[FunctionCall], tools: Sequence[T
             implied_values += [f"{call.name}.{name}{e.path} = {_shown(e.value)} ({e.rule})"
                                for e in evidence if e.rule and e.rule.startswith("implied:")]
     return CheckResult(passed=True, detail="; ".join(implied_values))
+
+
+_FRAGMENT_EDGE = re.compile(r"^(\s|[,;:])|(\s|[,;:(])$")
+
+
+def fragment(text: str) -> bool:
+    """Whether the string ``text`` is a cut piece of text rather than a value: it holds a letter or
+    digit and starts or ends with a space or a clause's punctuation (``", 1000"``, ``"rose,"``)."""
+    return any(c.isalnum() for c in text) and _FRAGMENT_EDGE.search(text) is not None
 
 
 def _shown(value: Any) -> str:
