@@ -11,7 +11,8 @@ files per BFCL category, laid out as BFCL lays out its own data:
   several tools and one call ``multiple``; one tool and several calls ``parallel``; several tools
   and several calls ``parallel_multiple``; no call ``irrelevance``.
 - **Functions** in BFCL's dialect: ``"type": "dict"`` parameters, ``float`` for JSON Schema's
-  number, ``any`` for a type BFCL cannot name (a union or none).
+  number, an optional parameter's one type (``Optional[bool]`` is ``boolean``), ``any`` for a
+  type BFCL cannot name (a union or none).
 - **Ground truth.** Each value the row's call gives is an allowed value of its parameter, with the
   other ways of writing it that grounding reads as the same (a date, a clock time; BFCL's own
   comparison already ignores case, spaces and ``,./-_*^``); an optional parameter the call gives
@@ -68,6 +69,7 @@ def bfcl_function(tool: Tool) -> dict[str, Any]:
 
 def bfcl_schema(schema: dict[str, Any]) -> dict[str, Any]:
     """A JSON Schema in BFCL's types (dict, float, any, ...), keeping descriptions, enums and defaults."""
+    schema = _without_null(schema)
     kind = schema.get("type")
     converted: dict[str, Any] = {"type": _TYPES.get(kind, "any") if isinstance(kind, str) else "any"}
     for key in ("description", "enum", "default"):
@@ -79,6 +81,21 @@ def bfcl_schema(schema: dict[str, Any]) -> dict[str, Any]:
         converted["properties"] = {name: bfcl_schema(sub) if isinstance(sub, dict) else {"type": "any"}
                                    for name, sub in schema["properties"].items()}
     return converted
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema as its one type: ``Optional[bool]`` (``["boolean", "null"]``,
+    or ``anyOf`` a type and null) is BFCL's ``boolean``, since BFCL marks optional by ``required``."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        named = [k for k in kind if k != "null"]
+        return {**schema, "type": named[0]} if len(named) == 1 else schema
+    members = schema.get("anyOf")
+    if kind is None and isinstance(members, list):
+        named = [m for m in members if isinstance(m, dict) and m.get("type") != "null"]
+        if len(named) == 1 and len(named) < len(members):
+            return {**{k: v for k, v in schema.items() if k != "anyOf"}, **named[0]}
+    return schema
 
 
 def ground_truth(record: Record) -> list[dict[str, dict[str, list[Any]]]]:
