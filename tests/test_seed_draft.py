@@ -59,10 +59,10 @@ def load_tool_specs_from_row(row: dict, tmp_path: Path):
 
 def test_the_seed_command_writes_a_file_and_keeps_an_existing_one(tmp_path: Path, capsys) -> None:
     out = tmp_path / "seed.jsonl"
-    assert cli.main(["seed", "--library", str(KITCHEN), "--out", str(out), "--per-function", "1"]) == 0
+    assert cli.main(["seed", "--library", str(KITCHEN), "--out", str(out), "--per-function", "1", "--no-run"]) == 0
     assert len(out.read_text().splitlines()) == 5 and "--seed-file" in capsys.readouterr().err
     before = out.read_text()
-    assert cli.main(["seed", "--library", str(KITCHEN), "--out", str(out)]) == 2
+    assert cli.main(["seed", "--library", str(KITCHEN), "--out", str(out), "--no-run"]) == 2
     assert "exists: pass --force" in capsys.readouterr().err and out.read_text() == before
 
 
@@ -76,3 +76,50 @@ def test_generate_without_a_seed_file_says_how_to_get_one(tmp_path: Path, caplog
     with caplog.at_level(logging.WARNING):
         GenerateJob(build_config({"library": str(KITCHEN), "model": str(model), "out_dir": str(tmp_path / "o")}))
     assert f"apigen-local seed --library {KITCHEN}" in caplog.text
+
+
+SHOP = '''"""A garden shop."""
+
+
+def quote_delivery(weight_kg: float, postcode: str, express: bool = False, insured: bool = False) -> float:
+    """Quotes the price of delivering a parcel.
+
+    Args:
+        weight_kg: Weight of the parcel in kilograms.
+        postcode: The UK postcode to deliver to.
+        express: Next-day delivery.
+        insured: Insure the parcel.
+    """
+    return round(4.5 + weight_kg * (2.0 if express else 1.2) + (3 if insured else 0), 2)
+
+
+def stock_level(plant: str) -> int:
+    """Looks up how many of a plant the shop holds.
+
+    Args:
+        plant: The plant's name.
+    """
+    raise LookupError(f"no stock database here for {plant}")
+'''
+
+
+def test_drafts_run_in_the_sandbox_and_the_first_one_shows_the_options(tmp_path: Path, sandbox_image: str,
+                                                                         capsys) -> None:
+    library = tmp_path / "shop.py"
+    library.write_text(SHOP)
+    out = tmp_path / "seed.jsonl"
+    assert cli.main(["seed", "--library", str(library), "--out", str(out), "--per-function", "3"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    calls = [json.loads(row["answers"])[0] for row in rows]
+    assert {call["name"] for call in calls} == {"quote_delivery"}  # stock_level raises for every draw
+    assert "no draft for stock_level" in capsys.readouterr().err
+    assert {"express", "insured"} & set(calls[0]["arguments"])  # the first draft passes an option
+    assert len(rows) == 3
+
+
+def test_without_docker_the_drafts_are_written_unrun_with_a_warning(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
+    out = tmp_path / "seed.jsonl"
+    assert cli.main(["seed", "--library", str(KITCHEN), "--out", str(out), "--per-function", "1"]) == 0
+    assert len(out.read_text().splitlines()) == 5
+    assert "warning: the drafts are not run" in capsys.readouterr().err

@@ -2,7 +2,9 @@
 
 A small model shown no example rows writes bare function names as requests. A drafted row gives
 it the shape to copy: one call per function with values drawn as calls-first draws them
-(:mod:`~.values`), and a request made from the function's description in the imperative,
+(:mod:`~.values`; run in the sandbox when one is given, so a draft never raises; the first
+draft of a function passes the most options), and a request made from the function's description
+in the imperative,
 followed by every value the call passes (``Convert a temperature between units: value 36.6,
 from unit celsius, to unit fahrenheit.``). Every value is stated, so the row passes grounding.
 The requests read like forms, not like people: edit them into the requests your users write.
@@ -18,6 +20,7 @@ from typing import Any
 
 from ..tool_specs import xlam_tools
 from ..types import FunctionCall, Tool
+from .calls_first import CallCheck, build_pool
 from .values import ValueDrawer
 
 _ES_ENDINGS = ("ches", "shes", "sses", "xes", "zes")
@@ -57,24 +60,22 @@ def draft_query(tool: Tool, call: FunctionCall) -> str:
     return f"{head}: {values}." if values else f"{head}."
 
 
-def draft_seed_rows(tools: Sequence[Tool], *, per_function: int = 2, seed: int = 0) -> list[dict[str, Any]]:
-    """``per_function`` drafted xlam rows per tool (fewer when its values cannot be drawn apart)."""
+def draft_seed_rows(tools: Sequence[Tool], *, per_function: int = 2, seed: int = 0,
+                    check: CallCheck | None = None) -> list[dict[str, Any]]:
+    """``per_function`` drafted xlam rows per tool, from the calls :func:`~.calls_first.build_pool`
+    draws (with ``check``, only calls that ran). A tool's first row is its call with the most
+    arguments, so that the drafts show its options too; a tool with no call is left out."""
     rng = random.Random(seed)
-    drawer = ValueDrawer([])
+    pool = build_pool(tools, ValueDrawer([]), seed, check)
     rows: list[dict[str, Any]] = []
     for tool in tools:
-        seen: set[str] = set()
-        for _ in range(per_function * 4):
-            call = drawer.call(rng, tool)
-            if call is None:
-                continue
-            key = json.dumps(call.arguments, sort_keys=True)
-            if key in seen:
-                continue
-            seen.add(key)
+        calls = pool.calls.get(tool.name, [])
+        if not calls:
+            continue
+        fullest = max(calls, key=lambda call: len(call.arguments))
+        others = [call for call in calls if call is not fullest]
+        for call in [fullest, *rng.sample(others, min(per_function - 1, len(others)))]:
             rows.append({"id": len(rows), "query": draft_query(tool, call),
                          "answers": json.dumps([call.model_dump()]),
                          "tools": json.dumps(xlam_tools([tool]))})
-            if len(seen) == per_function:
-                break
     return rows

@@ -146,7 +146,7 @@ class Worker:
                 self.sampler = RequestSampler(self.library.tools, examples, seed=cfg.seed, styles=cfg.styles,
                                               n_examples=cfg.n_examples, example_group=cfg.example_group,
                                               mode=cfg.mode, irrelevance=cfg.irrelevance,
-                                              call_check=self._runs if self.sandbox is not None else None)
+                                              call_check=self.calls_that_run if self.sandbox is not None else None)
                 self.generator = Generator(self.model, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
                                            bounds=cfg.bounds(), candidates=cfg.request_candidates,
                                            choose=states_call)
@@ -204,7 +204,7 @@ class Worker:
             record.query, record.answers = pair.query, pair.answers
         return record
 
-    def _runs(self, calls: list[FunctionCall]) -> list[bool]:
+    def calls_that_run(self, calls: list[FunctionCall]) -> list[bool]:
         """Whether each call runs in the sandbox and passes the execution check (calls-first's pool)."""
         assert self.sandbox is not None and self.library is not None and self.settings.sandbox is not None
         outcomes = execute_rows(self.sandbox, [[call] for call in calls], self.library.tools,
