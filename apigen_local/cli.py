@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from .run.job import DatasetResult
     from .run.progress import LineProgress, RichProgress
     from .run.stats import RunStats
+    from .tools import Library
     from .types import Record
 
 console = Console(stderr=True, soft_wrap=True)
@@ -129,7 +130,14 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     from .tools import load_library
 
     library = load_library(args.library, strict=not args.lenient)
-    rows = draft_seed_rows(library.tools, per_function=args.per_function, seed=args.seed)
+    if args.no_run:
+        rows = draft_seed_rows(library.tools, per_function=args.per_function, seed=args.seed)
+    else:
+        rows = _drafts_that_run(args, library)
+    missing = sorted({t.name for t in library.tools} - {json.loads(r["answers"])[0]["name"] for r in rows})
+    if missing:
+        console.print(f"no draft for {', '.join(missing)}: none of its drawn calls ran; write its seed rows by "
+                      "hand", highlight=False)
     text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     if args.out is None:
         print(text, end="")
@@ -141,6 +149,23 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     console.print(f"{len(rows)} drafted rows in {out}: edit each query into a request a person would "
                   f"write (keep every value), then pass --seed-file {out}", highlight=False)
     return 0
+
+
+def _drafts_that_run(args: argparse.Namespace, library: Library) -> list[dict[str, Any]]:
+    """Seed drafts whose calls ran in the sandbox; unexecuted drafts, with a warning, without Docker."""
+    from .errors import SandboxError
+    from .generation.seed_draft import draft_seed_rows
+    from .run.worker import SandboxSettings, Worker, WorkerSettings
+
+    try:
+        with Worker(WorkerSettings(library=library.path, lenient=args.lenient, sandbox=SandboxSettings()),
+                    library=library) as worker:
+            return draft_seed_rows(library.tools, per_function=args.per_function, seed=args.seed,
+                                   check=worker.calls_that_run)
+    except SandboxError as exc:
+        console.print(f"warning: the drafts are not run ({exc}); a drafted call may raise: check them, or pass "
+                      "--no-run to skip running", highlight=False)
+        return draft_seed_rows(library.tools, per_function=args.per_function, seed=args.seed)
 
 
 def _progress(label: str) -> RichProgress | LineProgress:
@@ -377,7 +402,9 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
     def announce(session: ReviewSession, server: ReviewServer) -> None:
         kind = "rejected" if args.rejected else "accepted"
-        print(f"reviewing a sample of {args.sample} {kind} rows of {session.files.dir}")
+        available = sum(record.accepted != args.rejected for record in session.records().values())
+        sample = f"a sample of {args.sample}" if available > args.sample else f"all {available}"
+        print(f"reviewing {sample} of the {available} {kind} rows written in {session.files.dir}")
         if session.files.being_written():
             print("this run is still being written: only written rows are reviewed")
         bad = read_labels(session.labels_file).bad_lines
@@ -522,6 +549,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--out", help="JSONL file to write (default: standard output)")
     seed.add_argument("--force", action="store_true", help="replace --out if it exists")
     seed.add_argument("--lenient", action="store_true", help="skip functions that cannot be described")
+    seed.add_argument("--no-run", action="store_true",
+                      help="do not run the drafted calls in the sandbox (default: run them, keep those that work)")
     seed.set_defaults(handler=_cmd_seed)
 
     generate = commands.add_parser("generate", help="generate a verified dataset (format, dedup, grounding, "
