@@ -10,6 +10,8 @@ import pytest
 from rich.console import Console
 
 from apigen_local import cli
+from apigen_local.bfcl.export import bfcl_schema
+from apigen_local.checks.grounding import check_grounding
 from apigen_local.errors import ConfigError
 from apigen_local.run.backends.base import ExecutionBackend, Task
 from apigen_local.run.config import build_config
@@ -18,7 +20,7 @@ from apigen_local.run.generate import GenerateJob
 from apigen_local.run.job import ramped
 from apigen_local.run.progress import LineProgress
 from apigen_local.run.verify import VerifyConfig, VerifyJob
-from apigen_local.types import CheckResult, Record
+from apigen_local.types import CheckResult, FunctionCall, Record, Tool
 
 from .conftest import EXAMPLE_LIBRARY, empty_gguf
 from .fakes import FakeBackend, FakeCrash, FakeWorker
@@ -142,3 +144,71 @@ def test_a_slow_run_prints_a_line_every_so_many_seconds() -> None:
     lines.advance(_record(0, True))
     assert text.getvalue().count("written") == 2  # after the one generated row, and after the written one
     assert text.getvalue().splitlines()[-1].startswith("generating: written 1/3 · generated 1")
+
+
+PLAN = Tool(name="watering_plan", description="Plans watering for a plant in a season.",
+            parameters={"type": "object", "required": ["plant", "season"], "properties": {
+                "plant": {"type": "string"},
+                "season": {"type": "string", "enum": ["spring", "summer", "autumn", "winter"]}}})
+STOCK = Tool(name="check_stock", description="Checks the stock of a plant at a shop.",
+             parameters={"type": "object", "required": ["plant"], "properties": {
+                 "plant": {"type": "string"}, "shop": {"type": "string"}}})
+
+
+@pytest.mark.parametrize("query, call, reason", [
+    ("What is the best-fitting watering plan for my soil?",
+     FunctionCall(name="watering_plan", arguments={"plant": "watering plan", "season": "spring"}),
+     "ungrounded_argument"),  # an allowed value no word of the request names
+    ("How often should I water roses in the summer heat?",
+     FunctionCall(name="watering_plan", arguments={"plant": "roses", "season": "winter"}), "ungrounded_argument"),
+    ("How many lavender plants are in stock, 1000 or more?",
+     FunctionCall(name="check_stock", arguments={"plant": ", 1000"}), "fragment_value"),
+    ("Check stock of rose, tulip and iris at Leeds: now.",
+     FunctionCall(name="check_stock", arguments={"plant": "rose,", "shop": "Leeds"}), "fragment_value"),
+    ("Check stock of rose, tulip and iris at Leeds: now.",
+     FunctionCall(name="check_stock", arguments={"plant": "tulip", "shop": "Leeds:"}), "fragment_value"),
+    ("Check stock of rose, tulip and iris at Leeds: now.",
+     FunctionCall(name="check_stock", arguments={"plant": " tulip"}), "fragment_value"),
+])
+def test_invented_allowed_values_and_cut_pieces_are_not_grounded(query: str, call: FunctionCall, reason: str) -> None:
+    assert check_grounding(query, [call], [PLAN, STOCK]).reason == reason
+
+
+@pytest.mark.parametrize("query, call", [
+    ("Plan watering for my roses this summer.",
+     FunctionCall(name="watering_plan", arguments={"plant": "roses", "season": "summer"})),
+    ("Check stock of 'Rose, climbing' at the Leeds shop.",
+     FunctionCall(name="check_stock", arguments={"plant": "Rose, climbing", "shop": "Leeds"})),
+])
+def test_stated_allowed_values_and_values_with_inner_commas_are_grounded(query: str, call: FunctionCall) -> None:
+    assert check_grounding(query, [call], [PLAN, STOCK]).passed
+
+
+@pytest.mark.parametrize("schema, bfcl_type", [
+    ({"type": ["boolean", "null"], "default": None}, "boolean"),
+    ({"anyOf": [{"type": "integer"}, {"type": "null"}]}, "integer"),
+    ({"type": ["array", "null"], "items": {"type": "string"}}, "array"),
+    ({"type": ["number", "null"]}, "float"),
+    ({"type": ["integer", "string"]}, "any"),  # a real union stays one BFCL cannot name
+])
+def test_an_optional_parameter_keeps_its_type_in_the_bfcl_export(schema: dict, bfcl_type: str) -> None:
+    assert bfcl_schema(schema)["type"] == bfcl_type
+
+
+def test_review_of_a_small_run_says_how_many_rows_it_shows(tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from apigen_local.review import serve as serve_module
+    from apigen_local.review.session import ReviewSession
+
+    out = tmp_path / "out"
+    with pytest.raises(FakeCrash):
+        Generate(EXAMPLE_LIBRARY, out, model, FakeBackend(FakeWorker(TOOL), crash_after=10)).run()
+    accepted = sum(r.accepted for r in read_records(out / "records.jsonl"))
+    assert 0 < accepted < 50
+
+    def serve(run_dir, *, size, seed, rejected, reviewer, port, announce):  # no server: only what it says
+        announce(ReviewSession(run_dir, size=size, rejected=rejected), type("S", (), {"url": "http://x"})())
+
+    monkeypatch.setattr(serve_module, "serve", serve)
+    assert cli.main(["review", str(out)]) == 0
+    assert f"reviewing all {accepted} of the {accepted} accepted rows written in" in capsys.readouterr().out
