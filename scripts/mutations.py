@@ -189,6 +189,20 @@ MUTATIONS = [
               "test_a_lock_in_shared_memory_a_failed_call_took_is_free_for_the_next",
               "tests/security/test_round_three_runner.py::"
               "test_threads_timers_and_exit_handlers_of_the_library_hold_nothing")),
+    # -- a new user's second round (issue 43): checks, seed, export -----------------------------------
+    Mutation("'please' makes no request", "apigen_local/checks/request.py",
+             'or "please" in words[1:]:', ":",
+             ("tests/test_request_checks.py::test_imperatives_and_polite_requests_of_a_shop_are_requests",),
+             fast=True),
+    Mutation("a string cut at the query's punctuation is a value", "apigen_local/checks/grounding.py",
+             "if fragment(text):", "if False:",
+             ("tests/test_new_user_two.py::test_invented_allowed_values_and_cut_pieces_are_not_grounded",), fast=True),
+    Mutation("BFCL keeps null in an optional parameter's type", "apigen_local/bfcl/export.py",
+             "    schema = _without_null(schema)\n", "",
+             ("tests/test_new_user_two.py::test_an_optional_parameter_keeps_its_type_in_the_bfcl_export",), fast=True),
+    Mutation("seed drafts are not run", "apigen_local/cli.py",
+             "check=worker.calls_that_run)", "check=None)",
+             ("tests/test_seed_draft.py::test_drafts_run_in_the_sandbox_and_the_first_one_shows_the_options",)),
 ]
 
 
