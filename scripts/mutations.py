@@ -177,6 +177,21 @@ MUTATIONS = [
              "if True else LineProgress(console, label=label)",
              ("tests/test_new_user_two.py::test_a_run_whose_output_is_not_a_terminal_prints_a_line_every_few_rows",),
              fast=True),
+    # -- tool specs reach the network or stall a run (round three) ----------------------------------
+    Mutation("the format check's validators fetch remote references", "apigen_local/checks/format.py",
+             "_Validator(json.loads(text), registry=_NO_REMOTE)", "_Validator(json.loads(text))",
+             ("tests/security/test_round_three_specs.py::"
+              "test_the_validator_fetches_nothing_even_for_a_tool_built_directly",), fast=True),
+    Mutation("a row's tool spec is read without following its references", "apigen_local/tool_specs.py",
+             "    return _reference_problem(schema)\n", "    return None\n",
+             ("tests/security/test_round_three_specs.py::"
+              "test_references_outside_the_spec_are_refused_and_nothing_connects",
+              "tests/security/test_round_three_specs.py::"
+              "test_dangling_and_looping_local_references_fail_their_row_alone"), fast=True),
+    Mutation("patterns are searched by re, with no time bound", "apigen_local/checks/format.py",
+             '    "pattern": _pattern, "patternProperties"', '    "patternProperties"',
+             ("tests/security/test_round_three_specs.py::test_a_backtracking_pattern_is_unchecked_not_run_to_its_end",),
+             fast=True),
     # -- the library changes the runner's own state at import (round three) -----------------------
     Mutation("the runner encodes with the json the library patched", "sandbox/runner.py",
              "json = _private_json()\n", "import json  # noqa: E402\n",
