@@ -28,6 +28,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from .errors import LibraryError
+from .jsonl import BadLine, parse_line, split_lines
 from .types import Tool
 
 # Type names used by OpenAI, BFCL (Python, Java, JavaScript) and xlam-60k specs -> JSON Schema type.
@@ -531,7 +532,9 @@ def _read_spec_file(path: Path) -> list[Any]:
     if suffix == ".json":
         return _as_list(_parse_json(text, str(path)))
     items: list[Any] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            items.extend(_as_list(_parse_json(line, f"{path} line {number}")))
+    for line in split_lines(text.encode("utf-8")):  # at \n only: U+2028 inside a description is text
+        try:
+            items.extend(_as_list(parse_line(line)))
+        except BadLine as exc:
+            raise LibraryError(f"The tool spec file {path}: {exc}.") from None
     return items

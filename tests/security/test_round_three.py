@@ -395,3 +395,13 @@ def test_lenient_loading_skips_functions_whose_inspection_raises_by_name(tmp_pat
         load_library(path)
     assert "\n" not in str(strict.value)
     capfd.readouterr()
+
+
+def test_a_tool_spec_file_whose_description_holds_a_line_separator_is_one_tool(tmp_path: Path) -> None:
+    from apigen_local.tool_specs import load_tool_specs
+
+    spec = {"name": "greet", "description": "Greets\u2028someone\u0085politely.",
+            "parameters": {"type": "object", "properties": {"name": {"type": "string"}}}}
+    path = tmp_path / "tools.jsonl"
+    path.write_text(json.dumps(spec, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert [t.description for t in load_tool_specs(path)] == [spec["description"]]
