@@ -402,6 +402,8 @@ def _schema_problem(schema: dict[str, Any]) -> str | None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return f"an invalid parameters schema: {exc.message}"
+    except (OverflowError, ValueError) as exc:  # raised, not reported, by re for "a{99999999999}"
+        return f"an invalid parameters schema: a pattern cannot be compiled ({_cut(exc)})"
     return _reference_problem(schema)
 
 

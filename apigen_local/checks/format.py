@@ -205,6 +205,8 @@ def _check_arguments(index: int, tool: Tool, arguments: dict[str, Any], checkers
     except _Unchecked as exc:
         return CheckResult.fail(PATTERN_UNCHECKED, f"{where} with a value its pattern cannot be checked "
                                                    f"against: {exc}.")
+    except (OverflowError, ValueError) as exc:  # multipleOf 0.5 on a 400-digit integer: too large for a float
+        return CheckResult.fail(TYPE_MISMATCH, f"{where} with a value its schema cannot compare: {_cut(str(exc))}.")
     except Unresolvable as exc:
         return CheckResult.fail(INVALID_TOOLS, f"{where}, whose parameters schema refers to "
                                                f"{_shown(str(exc.ref))}, which is not inside it.")

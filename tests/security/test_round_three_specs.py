@@ -229,7 +229,9 @@ def test_catastrophic_patterns_in_a_file_end_their_rows_and_the_good_rows_pass(t
             _row(2, {"place": {"type": "string", "pattern": "^[A-Z][a-z]+$"}}),
             _row(12, {"place": {"type": "array", "items": {"$ref": "#/$defs/code"}}}, {"place": ["1," * 40] * 1000},
                  **{"$defs": {"code": {"type": "string", "pattern": "^(.*?,){11}P"}}}),
-            _row(13, {"place": {"type": "string", "pattern": BACKTRACKS}}, {"place": value})]
+            _row(13, {"place": {"type": "string", "pattern": BACKTRACKS}}, {"place": value}),
+            _row(14, {"place": {"type": "string", "pattern": "a{99999999999}"}}),  # re raises OverflowError
+            _row(15, {"place": {"type": "number", "multipleOf": 0.5}}, {"place": 10**400})]  # so does float()
     started = time.perf_counter()
     records = _verify(tmp_path, rows)
     seconds = time.perf_counter() - started
@@ -238,7 +240,8 @@ def test_catastrophic_patterns_in_a_file_end_their_rows_and_the_good_rows_pass(t
     # regex itself cuts the nested repeat of ^(a+)+$ short: a verdict in time either way
     assert rejections.pop(10) in {("format", "type_mismatch"), ("format", PATTERN_UNCHECKED)}
     assert rejections == {1: None, 2: None, 11: ("format", PATTERN_UNCHECKED), 12: ("format", PATTERN_UNCHECKED),
-                          13: ("format", PATTERN_UNCHECKED)}
+                          13: ("format", PATTERN_UNCHECKED), 14: ("format", INVALID_TOOLS),
+                          15: ("format", "type_mismatch")}
     assert seconds < 60
 
 
