@@ -200,7 +200,7 @@ def test_cli_export_bfcl_needs_a_folder_and_prints_what_it_wrote(tmp_path: Path,
 
     files = RunFiles(tmp_path / "run")
     files.open({"run": 1})
-    files.append(_accepted(1, [WEATHER], [("weather", {"city": "Oslo"})]))
+    files.append([_accepted(1, [WEATHER], [("weather", {"city": "Oslo"})])])
     files.close()
     assert cli.main(["export", str(tmp_path / "run"), "--format", "bfcl"]) == 2
     assert "give --out DIR" in capsys.readouterr().err

@@ -179,8 +179,8 @@ def _record(index: int, passed: bool) -> Record:
 def test_outputs_survive_a_torn_last_line_and_refuse_other_settings(tmp_path: Path) -> None:
     files = RunFiles(tmp_path)
     assert files.open({"seed": 1}) == []
-    files.append(_record(0, True))
-    files.append(_record(1, False))
+    files.append([_record(0, True)])
+    files.append([_record(1, False)])
     files.close()
     with open(files.records, "a") as handle:  # a crash in the middle of a write
         handle.write('{"id": 2, "seed"')

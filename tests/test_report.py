@@ -81,7 +81,7 @@ def make_run(out: Path, records: list[Record], **extra: Any) -> Path:
     files = RunFiles(out)
     files.open({"library": "examples/library.py", "seed": 7, "styles": {"simple": 1.0}})
     for record in records:
-        files.append(record)
+        files.append([record])
     files.close()
     stats = json.loads(compute_stats(records, wall_seconds=60.0).model_dump_json())
     files.stats.write_text(json.dumps({**stats, **extra}, indent=2))

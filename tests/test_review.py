@@ -226,7 +226,7 @@ def test_the_session_reads_rows_appended_while_it_is_open(tmp_path: Path) -> Non
     files = RunFiles(tmp_path / "run")
     files.open({"run": 1})
     for record in records[:8]:
-        files.append(record)
+        files.append([record])
     session = ReviewSession(tmp_path / "run", size=50)
     first = session.state()
     assert first["written_rows"] == 8 and first["being_written"] and [r["id"] for r in first["rows"]] == [7]
@@ -235,7 +235,7 @@ def test_the_session_reads_rows_appended_while_it_is_open(tmp_path: Path) -> Non
     assert session.state()["written_rows"] == 8
     files.records.write_bytes(files.records.read_bytes()[: files.records.read_bytes().rfind(b"\n") + 1])
     for record in records[8:]:
-        files.append(record)
+        files.append([record])
     files.close()
     later = session.state()
     assert later["written_rows"] == 12 and not later["being_written"]
@@ -528,12 +528,12 @@ def test_a_run_still_being_written_is_said_on_the_page(browser: Chromium, tmp_pa
             assert "No accepted rows are written yet" in page.evaluate("document.getElementById('current').textContent")
             records = known_records()
             for record in records[:10]:  # rows 7, 8, 9 accepted so far
-                files.append(record)
+                files.append([record])
             page.wait_until("document.querySelectorAll('#sample li').length === 3")  # it looks again by itself
             shown = _shown(page)["marks"][-1][0]  # seed 0 orders the rows 7, 9, 8: show 8
             _show_row(page, shown)
             for record in records[10:]:  # rows 10 and 11 join the sample: 7, 9, 11, 8, 10
-                files.append(record)
+                files.append([record])
             page.wait_until("document.querySelectorAll('#sample li').length === 5")
             assert _shown(page)["row"] == shown  # the row being read stays on screen
             assert page.errors() == []

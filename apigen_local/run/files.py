@@ -1,8 +1,9 @@
 """Output files of a run and the row formats written into them.
 
-``records.jsonl`` is the source of truth: a record is appended, flushed and fsynced before the
-row is copied to ``dataset.jsonl`` (accepted) or ``rejected.jsonl``. On resume both copies are
-rebuilt from the records, so a crash between the two writes can neither lose nor duplicate a row.
+``records.jsonl`` is the source of truth: a batch's records are appended, flushed and fsynced
+(one fsync a batch) before the rows are copied to ``dataset.jsonl`` (accepted) or
+``rejected.jsonl``. On resume both copies are rebuilt from the records, so a crash between the
+two writes can neither lose nor duplicate a row.
 
 Every row can be written: text JSON cannot hold (lone surrogates) is escaped and values nested more
 than :data:`MAX_RECORD_DEPTH` deep are cut, each noted in ``Record.write_repairs``; a row that still
@@ -24,7 +25,7 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -152,25 +153,23 @@ class RunFiles:
             self.close()
             raise
 
-    def append(self, record: Record) -> None:
-        """Write one finished row: first to records.jsonl, then to its dataset or rejected copy."""
-        try:
-            lines = _lines(record)
-        except Exception:  # any value the row holds that cannot be written
-            try:
-                lines = _lines(repaired(record))
-            except Exception as exc:
-                lines = _lines(_unwritable(record, exc))
-        for path, line in zip((self.records, self.dataset if lines[2] else self.rejected), lines[:2], strict=True):
-            self._append(path, line)
+    def append(self, records: Sequence[Record]) -> None:
+        """Write finished rows: their records.jsonl lines, fsynced once, then their dataset or
+        rejected copies, fsynced once (a crash between the two is repaired on resume)."""
+        written = [_writable_lines(record) for record in records]
+        self._append(self.records, [line for line, _, _ in written])
+        self._append(self.dataset, [copy for _, copy, accepted in written if accepted])
+        self._append(self.rejected, [copy for _, copy, accepted in written if not accepted])
 
-    def _append(self, path: Path, line: str) -> None:
+    def _append(self, path: Path, lines: list[str]) -> None:
+        if not lines:
+            return
         try:
             handle = self._handles.get(path)
             if handle is None:
                 fd = open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, writing=True)
                 handle = self._handles[path] = os.fdopen(fd, "a", encoding="utf-8")
-            handle.write(line + "\n")
+            handle.write("".join(line + "\n" for line in lines))
             handle.flush()
             os.fsync(handle.fileno())
         except OSError as exc:
@@ -222,6 +221,18 @@ class RunFiles:
             return False
         finally:
             os.close(fd)
+
+
+def _writable_lines(record: Record) -> tuple[str, str, bool]:
+    """:func:`_lines` of ``record``, repaired when a value cannot be written, else of its
+    ``unwritable`` stand-in."""
+    try:
+        return _lines(record)
+    except Exception:  # any value the row holds that cannot be written
+        try:
+            return _lines(repaired(record))
+        except Exception as exc:
+            return _lines(_unwritable(record, exc))
 
 
 def _lines(record: Record) -> tuple[str, str, bool]:

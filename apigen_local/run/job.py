@@ -142,8 +142,9 @@ class Job(ABC):
 
     def _write(self, finished: list[Record], backend: ExecutionBackend, records: list[Record]) -> None:
         """Append each record to the run files, then to ``records`` (what the stats count)."""
-        for record in self.finish(finished):
-            self.files.append(record)
+        finished = self.finish(finished)
+        self.files.append(finished)  # the batch's rows, in order, with one fsync per file
+        for record in finished:
             records.append(record)
             if self.progress is not None:
                 self.progress.advance(record)

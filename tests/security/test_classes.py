@@ -137,7 +137,7 @@ def test_every_record_is_writable(tmp_path: Path) -> None:
     files = RunFiles(tmp_path)
     files.open({"mode": "test"})
     for record in records:
-        files.append(record)
+        files.append([record])
     files.close()
     back = list(read_records(files.records))
     assert [r.id for r in back] == [1, 2, 3]
