@@ -113,3 +113,8 @@ def test_imperatives_and_polite_requests_of_a_shop_are_requests(query: str) -> N
 ])
 def test_code_and_cut_off_queries_are_not_requests(query: str) -> None:
     assert check_request(query).reason == NOT_A_REQUEST
+
+
+def test_a_request_with_bracketed_groups_is_not_code() -> None:
+    assert check_request("Add (2, 3), (3, 4)?").passed
+    assert check_request("Sum the pairs (1, 2) and (3, 4)").passed

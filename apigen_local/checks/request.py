@@ -87,7 +87,7 @@ _FOREIGN = frozenset({
     "eu", "os", "uma", "voce", "quero", "preciso",  # Portuguese
 })
 _SENTENCE_RE = re.compile(r"[^.?!;\n]+[.?!;\n]*")
-_CODE_RE = re.compile(r"^\W*[A-Za-z_][\w.]*\s*\(.*\)\W*$", re.DOTALL)  # "add_to_basket(budget, card)"
+_CODE_RE = re.compile(r"^\W*[A-Za-z_][\w.]*\(.*\)\W*$", re.DOTALL)  # "add_to_basket(budget, card)"
 #: words a sentence cannot end with: a query ending in one was cut short ("Use a separator of")
 _DANGLING = frozenset({"a", "an", "the", "of", "to", "and", "or", "with", "for", "by", "from", "as", "than", "into",
                        "in", "on", "at", "is", "are", "my", "your", "its", "their"})
