@@ -98,6 +98,10 @@ def test_the_semantic_stage_runs_both_checks_before_coverage() -> None:
     "One-line version of this address please: street 5 Rue de Rivoli, city Paris, postcode 75001.",
     "Refund order 5521 to my card, please.",
     "Water plan for my tomatoes in July, please.",
+    "Please turn the lights on.",  # requests may end with a preposition
+    "Switch the heater on.",
+    "Tell me which airport my flight leaves from.",
+    "Find out what my balance is.",
 ])
 def test_imperatives_and_polite_requests_of_a_shop_are_requests(query: str) -> None:
     assert check_request(query).passed
@@ -107,7 +111,7 @@ def test_imperatives_and_polite_requests_of_a_shop_are_requests(query: str) -> N
     "add_basket_to_basket(budget, finance, loyalty_card)",  # a call written out
     "check_stock(plant='lavender', shop=\"Leeds\")",
     "watering_plan plant rose season spring",  # a snake_case name opening the query
-    "Encrypt text with Caesar cipher to ",  # cut short
+    "Encrypt text with Caesar cipher with the key of",  # cut short
     "Find the first appearance of Star Wars Planet Kamino by a",
     "Use a separator of",
 ])
@@ -118,3 +122,22 @@ def test_code_and_cut_off_queries_are_not_requests(query: str) -> None:
 def test_a_request_with_bracketed_groups_is_not_code() -> None:
     assert check_request("Add (2, 3), (3, 4)?").passed
     assert check_request("Sum the pairs (1, 2) and (3, 4)").passed
+
+
+@pytest.mark.parametrize("query", [
+    "How to convert Celsius to Fahrenheit and Kelvin (180.0, 0.0, 0.0, 180.0, 180.0, 180.0, 180.0, 180.0",
+    "Sort the list of names alphabetically by first name by first name by first name by first name",
+    "How many dollars are there in a dollar amount of a dollar amount of a dollar amount of a dollar amount of a",
+])
+def test_a_query_a_model_wrote_while_looping_is_not_a_request(query: str) -> None:
+    verdict = check_request(query)
+    assert verdict.reason == NOT_A_REQUEST and "times in a row" in verdict.detail
+
+
+@pytest.mark.parametrize("query", [
+    "What's the top word in 'buffalo buffalo Buffalo buffalo', and the top 3 in 'a rose is a rose is a rose'?",
+    "Divide 12 by 4, then 4 by 4, then 4 by 4.",  # a pair said three times
+    'Count the words in "no no no no no".',
+])
+def test_repeats_inside_quotes_or_fewer_than_four_times_are_requests(query: str) -> None:
+    assert check_request(query).passed

@@ -12,7 +12,9 @@ on the labelled real rows in ``benchmarks/labelled/real_*.jsonl``:
   like a description ("Finds the ...") is not a request, nor is code: a query written as a
   function call, or a sentence opening with a snake_case name. Fewer than three words or
   numbers, or a query ending in a word no sentence ends with ("of", "the", "and"), is a
-  fragment. The rules read English: a query in another language (mostly another script, or more
+  fragment. A query that says a word, or a run of up to four words, four times in a row outside
+  quotes ("180.0, 180.0, 180.0, 180.0") was written by a model looping, and is not a request
+  either. The rules read English: a query in another language (mostly another script, or more
   of another language's function words than of English's) passes unjudged, with "not judged"
   in its detail.
 - ``repeated_call``: two calls with the same function and the same arguments, when the query
@@ -87,10 +89,14 @@ _FOREIGN = frozenset({
     "eu", "os", "uma", "voce", "quero", "preciso",  # Portuguese
 })
 _SENTENCE_RE = re.compile(r"[^.?!;\n]+[.?!;\n]*")
-_CODE_RE = re.compile(r"^\W*[A-Za-z_][\w.]*\(.*\)\W*$", re.DOTALL)  # "add_to_basket(budget, card)"
-#: words a sentence cannot end with: a query ending in one was cut short ("Use a separator of")
-_DANGLING = frozenset({"a", "an", "the", "of", "to", "and", "or", "with", "for", "by", "from", "as", "than", "into",
-                       "in", "on", "at", "is", "are", "my", "your", "its", "their"})
+_CALL_START_RE = re.compile(r"\W*[A-Za-z_][\w.]*\(")  # "add_to_basket(" opening a query written as a call
+#: words a request cannot end with: a query ending in one was cut short ("Use a separator of");
+#: not prepositions a request may end with ("Switch the heater on.", "... leaves from.")
+_DANGLING = frozenset({"a", "an", "the", "of", "and", "or", "my", "your", "its", "their"})
+_QUOTED_RE = re.compile(r"(?<!\w)'[^']*'(?!\w)|\"[^\"]*\"|“[^”]*”")  # not the apostrophe of "what's"
+_TOKEN_RE = re.compile(r"[\w.]+")
+LOOP_TIMES = 4  # a word or a run of up to LOOP_WORDS words said this many times in a row is a model looping
+LOOP_WORDS = 4
 _IDENTIFIER_RE = re.compile(r"^\W*[A-Za-z]\w*_\w*")  # a sentence opening with a snake_case name
 _REPEAT_WORDS_RE = re.compile(r"\b(twice|again|two times|three times|both times|repeat)\b", re.IGNORECASE)
 
@@ -138,7 +144,7 @@ def _plain_words(text: str) -> list[str]:
 def is_request(query: str, tools: Sequence[Tool] = ()) -> bool:
     """Whether ``query`` reads as a question or an instruction (see the module docstring)."""
     words = _words(query)
-    if len(words) < 3 or _CODE_RE.match(query) or (words[-1] in _DANGLING and not query.rstrip().endswith("?")):
+    if len(words) < 3 or written_as_call(query) or (words[-1] in _DANGLING and not query.rstrip().endswith("?")):
         return False
     verbs = tool_verbs(tools)
     for sentence in _SENTENCE_RE.findall(query):
@@ -153,9 +159,35 @@ def is_request(query: str, tools: Sequence[Tool] = ()) -> bool:
     return False
 
 
+def written_as_call(query: str) -> bool:
+    """Whether ``query`` is a function call written out (``add_to_basket(budget, card)``): a name and
+    "(" open it, and its last word comes before its last ")" (linear, whatever the brackets)."""
+    if not _CALL_START_RE.match(query):
+        return False
+    last_word = max((i for i, c in enumerate(query) if c.isalnum() or c == "_"), default=-1)
+    return query.rfind(")") > last_word
+
+
+def looping(query: str) -> str | None:
+    """The words ``query`` repeats :data:`LOOP_TIMES` times in a row outside quotes ("180.0, 180.0,
+    180.0, 180.0", "by first name by first name ..."): text a model wrote while looping."""
+    tokens = _TOKEN_RE.findall(_QUOTED_RE.sub(" ", query).casefold())
+    for size in range(1, LOOP_WORDS + 1):
+        for start in range(len(tokens) - size * LOOP_TIMES + 1):
+            words = tokens[start:start + size]
+            if all(tokens[start + k * size:start + (k + 1) * size] == words for k in range(1, LOOP_TIMES)):
+                return " ".join(words)
+    return None
+
+
 def check_request(query: str, tools: Sequence[Tool] = ()) -> CheckResult:
-    """Fail with ``not_a_request`` when ``query`` is not a question or an instruction. A query in
-    another language passes unjudged, and says so in its detail."""
+    """Fail with ``not_a_request`` when ``query`` is not a question or an instruction, or repeats
+    itself as a looping model does. A query in another language passes unjudged, and says so in its
+    detail."""
+    repeated = looping(query)
+    if repeated is not None:
+        return CheckResult.fail(NOT_A_REQUEST, f"the query says {repeated!r} {LOOP_TIMES} times in a row, as a "
+                                               "model repeating itself does.")
     if is_request(query, tools):
         return CheckResult.ok()
     if not_english(query):
