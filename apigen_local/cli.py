@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from .errors import ApigenError, ConfigError, os_error_line
 
@@ -164,7 +166,7 @@ def _drafts_that_run(args: argparse.Namespace, library: Library) -> list[dict[st
                                    check=worker.calls_that_run)
     except SandboxError as exc:
         console.print(f"warning: the drafts are not run ({exc}); a drafted call may raise: check them, or pass "
-                      "--no-run to skip running", highlight=False)
+                      "--no-run to skip running", highlight=False, markup=False)
         return draft_seed_rows(library.tools, per_function=args.per_function, seed=args.seed)
 
 
@@ -432,17 +434,34 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.format == "bfcl":
         return _export_bfcl(records, args.out)
     if args.out:
-        out = Path(os.path.realpath(args.out))
-        if out.exists() and not out.is_file():  # a device or a pipe (/dev/stdout): written as it goes
-            with open(out, "w", encoding="utf-8") as handle:
+        if _written_as_it_goes(args.out):  # appended to: reopening /dev/stdout must not truncate a `>>` file
+            with open(args.out, "a", encoding="utf-8") as handle:
                 count = write_export(records, args.format, handle)
         else:  # a file is replaced whole at the end, so a failure leaves an earlier export as it was
-            with atomic_file(out) as handle:
+            with atomic_file(Path(os.path.realpath(args.out))) as handle:
                 count = write_export(records, args.format, handle)
         console.print(f"wrote {count} rows to {args.out}", highlight=False)
     else:
         write_export(records, args.format, sys.stdout)
     return 0
+
+
+def _written_as_it_goes(out: str) -> bool:
+    """Whether ``--out`` names a stream rather than a file to replace: a device, a pipe, a path
+    under /dev or /proc, or the file standard output already writes to."""
+    if os.path.realpath(out).startswith(("/dev/", "/proc/")) or out.startswith(("/dev/", "/proc/")):
+        return True
+    try:
+        info = os.stat(out)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode):
+        return True
+    try:
+        stdout = os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return False
+    return (info.st_dev, info.st_ino) == (stdout.st_dev, stdout.st_ino)
 
 
 def _export_bfcl(records: Iterable[Record], out: str | None) -> int:
@@ -703,7 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ApigenError as exc:
         if args.debug:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # e.g. `apigen-local export DIR | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -711,7 +730,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # the machine's part: a file that cannot be read or written, a full disk
         if args.debug:
             console.print_exception()
-        console.print(f"[bold red]error:[/] {os_error_line(exc)}", highlight=False)
+        console.print(f"[bold red]error:[/] {escape(os_error_line(exc))}", highlight=False)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         console.print("interrupted")

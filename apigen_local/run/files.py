@@ -130,6 +130,8 @@ class RunFiles:
         try:
             if os.path.lexists(self.run):
                 previous = read_settings(self.run)
+                if "library_source" not in previous and "library_source" in identity:  # a run from before
+                    previous["library_source"] = identity["library_source"]  # the digest existed resumes
                 if previous != json.loads(json.dumps(identity)):
                     changed = sorted(k for k in set(previous) | set(identity)
                                      if previous.get(k) != identity.get(k))
@@ -173,14 +175,22 @@ class RunFiles:
             handle.flush()
             os.fsync(handle.fileno())
         except OSError as exc:
+            self._drop(path)  # what it still buffers could not be written: resume repairs the file
             raise ConfigError(write_failure(path, exc)) from exc
+
+    def _drop(self, path: Path) -> None:
+        handle = self._handles.pop(path, None)
+        if handle is not None:
+            try:
+                handle.close()
+            except OSError:
+                pass  # the buffer could not be flushed; closing still lets go of the descriptor
 
     def close_files(self) -> None:
         """Close the open files; the directory stays held (the run still writes its stats and
         report) until :meth:`close`."""
-        for handle in self._handles.values():
-            handle.close()
-        self._handles.clear()
+        for path in list(self._handles):
+            self._drop(path)
 
     def close(self) -> None:
         """Close the open files and let go of the directory."""
@@ -399,16 +409,23 @@ def write_atomic(path: Path, text: str) -> None:
 @contextmanager
 def atomic_file(path: Path) -> Iterator[IO[str]]:
     """A text handle whose contents replace ``path`` whole when the block ends, and only then: an
-    error (a full disk) leaves ``path`` as it was. The temporary file is opened without following links."""
+    error (a full disk) leaves ``path`` as it was. The temporary file is made anew, never followed
+    through a link. An ``OSError`` of the block's own that names another file passes through."""
     partial = partial_path(path)
     try:
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        partial.unlink(missing_ok=True)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise ConfigError(write_failure(path, exc)) from exc
+    try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         partial.replace(path)
     except OSError as exc:
+        if exc.filename is not None and exc.filename != str(partial):
+            raise  # the block's own error, about its own file (an unreadable records.jsonl)
         raise ConfigError(write_failure(path, exc)) from exc
     finally:
         partial.unlink(missing_ok=True)

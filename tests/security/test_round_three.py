@@ -405,3 +405,51 @@ def test_a_tool_spec_file_whose_description_holds_a_line_separator_is_one_tool(t
     path = tmp_path / "tools.jsonl"
     path.write_text(json.dumps(spec, ensure_ascii=False) + "\n", encoding="utf-8")
     assert [t.description for t in load_tool_specs(path)] == [spec["description"]]
+
+
+def test_export_to_standard_output_streams_and_never_replaces_what_it_is_redirected_to(tmp_path: Path,
+                                                                                      model: Path) -> None:
+    import subprocess
+    import sys
+
+    out = _finished_run(tmp_path, model)
+    command = [sys.executable, "-m", "apigen_local.cli", "export", str(out), "--out", "/dev/stdout"]
+    piped = subprocess.run(command, capture_output=True, text=True, check=True)
+    exported = list(split_lines(piped.stdout.encode("utf-8")))
+    assert len(exported) == len(list(split_lines((out / "dataset.jsonl").read_bytes())))
+    log = tmp_path / "log.jsonl"
+    log.write_text("keep me\n")
+    with open(log, "a") as appended:  # `--out /dev/stdout >> log.jsonl`
+        subprocess.run(command, stdout=appended, stderr=subprocess.PIPE, check=True)
+    assert log.read_text().startswith("keep me\n") and len(list(split_lines(log.read_bytes()))) == len(exported) + 1
+
+
+def test_an_error_naming_a_path_with_brackets_is_still_one_line(tmp_path: Path,
+                                                                capfd: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "run[" / "x][bold]"  # the path reads "run[/x][bold]": markup to rich
+    odd.mkdir(parents=True)
+    assert "holds no records.jsonl" in _one_line_error(["export", str(odd)], capfd)
+
+
+def test_an_export_that_cannot_read_the_records_names_the_records(tmp_path: Path, model: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    out = _finished_run(tmp_path, model)
+
+    def denied(path: Path) -> bytes:
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(run_files, "read_own", denied)
+    line = _one_line_error(["export", str(out), "--out", str(tmp_path / "x.jsonl")], capfd)
+    assert "records.jsonl" in line and "x.jsonl" not in line, line
+
+
+def test_a_run_from_before_the_library_digest_still_resumes(tmp_path: Path, model: Path) -> None:
+    out = tmp_path / "run"
+    with pytest.raises(FakeCrash):
+        _run(out, model, crash_after=6)
+    settings = json.loads((out / "run.json").read_text())
+    del settings["library_source"]
+    (out / "run.json").write_text(json.dumps(settings))
+    _run(out, model)
+    assert len(list(read_records(out / "records.jsonl"))) == ROWS
