@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..checks.perturb import KINDS
+from ..errors import ConfigError
 from ..model.files import cache_dir
 from ..types import JudgeDesign
 from .files import write_atomic
@@ -74,7 +75,7 @@ def save_for_model(calibration: Calibration) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, calibration.model_dump_json(indent=2))
-    except OSError:
+    except (OSError, ConfigError):
         pass
 
 

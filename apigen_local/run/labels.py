@@ -136,7 +136,7 @@ def save_for_model(report: LabelReport) -> Path | None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, report.model_dump_json(indent=2))
-    except OSError:
+    except (OSError, ConfigError):
         return None
     return target
 
