@@ -212,3 +212,12 @@ def test_review_of_a_small_run_says_how_many_rows_it_shows(tmp_path: Path, model
     monkeypatch.setattr(serve_module, "serve", serve)
     assert cli.main(["review", str(out)]) == 0
     assert f"reviewing all {accepted} of the {accepted} accepted rows written in" in capsys.readouterr().out
+
+
+def test_verify_reads_a_library_whose_file_name_is_no_module_name(tmp_path: Path) -> None:
+    library = tmp_path / "my-tools.py"
+    shutil.copy(EXAMPLE_LIBRARY, library)
+    rows = _rows_file(tmp_path / "rows.jsonl")
+    job = VerifyJob(rows, library, VerifyConfig(out_dir=str(tmp_path / "out"), stages="format,grounding"))
+    job.run()
+    assert len(list(read_records(tmp_path / "out" / "records.jsonl"))) > 0

@@ -174,7 +174,10 @@ def library_identity(library: Library) -> dict[str, Any]:
     """What a resumed run's library must match: its path and a digest of the source the sandbox
     runs (every file of a package), so rows executed by edited code never join a run."""
     path = Path(library.path)
-    _, files = library_files(path.parent if path.name == "__init__.py" else path)
+    try:
+        _, files = library_files(path.parent if path.name == "__init__.py" else path)
+    except ConfigError:  # a file the sandbox cannot take (my-tools.py) is still a library verify can read
+        files = {path.name: path.read_bytes()}
     digest = hashlib.sha256()
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
