@@ -141,7 +141,8 @@ MUTATIONS = [
              ("tests/security/test_round_three.py::test_a_link_in_a_shared_run_folder_is_refused_and_its_target_untouched",
               "tests/security/test_round_three.py::test_reading_labels_never_follows_a_link"), fast=True),
     Mutation("an export is written into its target as it goes", "apigen_local/cli.py",
-             "with atomic_file(out) as handle:", 'with open(out, "w", encoding="utf-8") as handle:',
+             "with atomic_file(Path(os.path.realpath(args.out))) as handle:",
+             'with open(args.out, "w", encoding="utf-8") as handle:',
              ("tests/security/test_round_three.py::test_a_failed_export_leaves_the_earlier_export_whole",), fast=True),
     Mutation("a full disk is reported as any other write error", "apigen_local/errors.py",
              "if exc.errno in (errno.ENOSPC, errno.EDQUOT):", "if False:",
@@ -218,6 +219,14 @@ MUTATIONS = [
     Mutation("seed drafts are not run", "apigen_local/cli.py",
              "check=worker.calls_that_run)", "check=None)",
              ("tests/test_seed_draft.py::test_drafts_run_in_the_sandbox_and_the_first_one_shows_the_options",)),
+    Mutation("a looping query is a request", "apigen_local/checks/request.py",
+             "    if repeated is not None:\n", "    if False:\n",
+             ("tests/test_request_checks.py::test_a_query_a_model_wrote_while_looping_is_not_a_request",), fast=True),
+    Mutation("export to /dev/stdout reopens it for writing", "apigen_local/cli.py",
+             'with open(args.out, "a", encoding="utf-8") as handle:',
+             'with open(args.out, "w", encoding="utf-8") as handle:',
+             ("tests/security/test_round_three.py::"
+              "test_export_to_standard_output_streams_and_never_replaces_what_it_is_redirected_to",), fast=True),
 ]
 
 
