@@ -45,9 +45,9 @@ MUTATIONS = [
              ("tests/test_run_loop.py::test_batches_that_finish_out_of_order_are_admitted_and_written_in_order",),
              fast=True),
     Mutation("stats are written only when the run succeeds", "apigen_local/run/job.py",
-             "        finally:\n            self.files.close()\n            stats = write_stats(",
+             "        finally:\n            self.files.close_files()\n            try:  # the directory",
              "        except BaseException:\n            self.files.close()\n            raise\n"
-             "        if True:\n            self.files.close()\n            stats = write_stats(",
+             "        if True:\n            self.files.close_files()\n            try:  # the directory",
              ("tests/test_run_loop.py::test_a_crash_at_every_point_loses_nothing_written_and_the_rerun_completes",),
              fast=True),
     Mutation("rows that failed grounding are executed too", "apigen_local/run/job.py",
