@@ -4,10 +4,28 @@ model and no Docker, for the run-loop tests. The real-Docker and real-Ray tests 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 from apigen_local.run.backends.base import ExecutionBackend, Task
+from apigen_local.run.config import build_config
+from apigen_local.run.generate import GenerateJob
 from apigen_local.types import CallResult, CheckResult, FunctionCall, Record, Tool
+
+
+class FakeGenerate(GenerateJob):
+    """The real generate job on ``backend``: ``settings`` (``rows``, ``batch_rows``, ``library`` ...)
+    over the example library's defaults; ``model`` need only be a file (tests/conftest.empty_gguf)."""
+
+    def __init__(self, out: Path, model: Path, backend: ExecutionBackend, **settings: Any) -> None:
+        from .conftest import EXAMPLE_LIBRARY
+
+        super().__init__(build_config({"library": str(EXAMPLE_LIBRARY), "model": str(model), "out_dir": str(out),
+                                       **{k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}}))
+        self._backend = backend
+
+    def backend(self) -> ExecutionBackend:
+        return self._backend
 
 
 class FakeCrash(Exception):

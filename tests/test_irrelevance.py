@@ -17,14 +17,12 @@ from apigen_local.generation.sampling import RequestSampler, load_seed_examples
 from apigen_local.model.bounds import SchemaBounds
 from apigen_local.model.local import Completion
 from apigen_local.run.backends.base import ExecutionBackend
-from apigen_local.run.config import build_config
 from apigen_local.run.files import read_records
-from apigen_local.run.generate import GenerateJob
 from apigen_local.tools import load_library
 from apigen_local.types import FunctionCall, Record, Tool
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS, empty_gguf
-from .fakes import FakeBackend, FakeWorker
+from .fakes import FakeBackend, FakeGenerate, FakeWorker
 
 LIBRARY = load_library(EXAMPLE_LIBRARY)
 DIVIDE, SLUG, GCD, PRIME = (LIBRARY.by_name[n] for n in ("getdivision", "slugify", "greatest_common_divisor",
@@ -109,14 +107,9 @@ class TwoToolWorker(FakeWorker):
         return record
 
 
-class Generate(GenerateJob):
+class Generate(FakeGenerate):
     def __init__(self, out: Path, model: Path, backend: ExecutionBackend) -> None:
-        super().__init__(build_config({"library": str(EXAMPLE_LIBRARY), "model": str(model), "rows": 36,
-                                       "out_dir": str(out), "batch_rows": 4}))
-        self._backend = backend
-
-    def backend(self) -> ExecutionBackend:
-        return self._backend
+        super().__init__(out, model, backend, rows=36, batch_rows=4)
 
 
 def test_a_passing_irrelevance_row_loses_its_function_and_its_calls(tmp_path: Path, fake_model: Path) -> None:

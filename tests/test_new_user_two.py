@@ -14,27 +14,20 @@ from apigen_local.bfcl.export import bfcl_schema
 from apigen_local.checks.grounding import check_grounding
 from apigen_local.errors import ConfigError
 from apigen_local.run.backends.base import ExecutionBackend, Task
-from apigen_local.run.config import build_config
 from apigen_local.run.files import read_records
-from apigen_local.run.generate import GenerateJob
 from apigen_local.run.job import ramped
 from apigen_local.run.progress import LineProgress
 from apigen_local.run.verify import VerifyConfig, VerifyJob
 from apigen_local.types import CheckResult, FunctionCall, Record, Tool
 
 from .conftest import EXAMPLE_LIBRARY, empty_gguf
-from .fakes import FakeBackend, FakeCrash, FakeWorker
+from .fakes import FakeBackend, FakeCrash, FakeGenerate, FakeWorker
 from .test_run_loop import TOOL, _rows_file
 
 
-class Generate(GenerateJob):
+class Generate(FakeGenerate):
     def __init__(self, library: Path, out: Path, model: Path, backend: ExecutionBackend) -> None:
-        super().__init__(build_config({"library": str(library), "model": str(model), "rows": 24,
-                                       "out_dir": str(out), "batch_rows": 4}))
-        self._backend = backend
-
-    def backend(self) -> ExecutionBackend:
-        return self._backend
+        super().__init__(out, model, backend, library=library, rows=24, batch_rows=4)
 
 
 @pytest.fixture

@@ -10,13 +10,12 @@ import pytest
 
 from apigen_local.errors import ConfigError
 from apigen_local.run.backends.base import ExecutionBackend
-from apigen_local.run.config import build_config
 from apigen_local.run.files import read_records
-from apigen_local.run.generate import GenerateJob
 from apigen_local.run.job import ramped
 from apigen_local.run.verify import VerifyConfig, VerifyJob
 from apigen_local.tools import load_library
 
+from . import fakes
 from .conftest import EXAMPLE_LIBRARY, empty_gguf
 from .fakes import FakeBackend, FakeCrash, FakeWorker
 
@@ -32,14 +31,9 @@ def fake_model(tmp_path: Path) -> Path:
     return path
 
 
-class FakeGenerate(GenerateJob):
+class FakeGenerate(fakes.FakeGenerate):
     def __init__(self, out: Path, model: Path, backend: ExecutionBackend) -> None:
-        super().__init__(build_config({"library": str(EXAMPLE_LIBRARY), "model": str(model), "rows": ROWS,
-                                       "out_dir": str(out), "batch_rows": BATCH}))
-        self._backend = backend
-
-    def backend(self) -> ExecutionBackend:
-        return self._backend
+        super().__init__(out, model, backend, rows=ROWS, batch_rows=BATCH)
 
 
 def _generate(out: Path, model: Path, **options) -> tuple[FakeBackend, object]:

@@ -22,15 +22,12 @@ from apigen_local.jsonl import split_lines
 from apigen_local.review.labels import read_labels
 from apigen_local.review.session import ReviewSession
 from apigen_local.run import files as run_files
-from apigen_local.run.backends.base import ExecutionBackend
-from apigen_local.run.config import build_config
 from apigen_local.run.files import read_records
-from apigen_local.run.generate import GenerateJob
 from apigen_local.tools import load_library
 from apigen_local.types import Record
 
-from ..conftest import EXAMPLE_LIBRARY, empty_gguf
-from ..fakes import FakeBackend, FakeCrash, FakeWorker
+from ..conftest import empty_gguf
+from ..fakes import FakeBackend, FakeCrash, FakeGenerate, FakeWorker
 from ..test_run_loop import TOOL
 
 # Characters str.splitlines() breaks at that JSON leaves unescaped, or that scraped text holds.
@@ -48,14 +45,6 @@ class OddWorker(FakeWorker):
         return record
 
 
-class OddGenerate(GenerateJob):
-    def __init__(self, out: Path, model: Path, backend: ExecutionBackend) -> None:
-        super().__init__(build_config({"library": str(EXAMPLE_LIBRARY), "model": str(model), "rows": ROWS,
-                                       "out_dir": str(out), "batch_rows": 4}))
-        self._backend = backend
-
-    def backend(self) -> ExecutionBackend:
-        return self._backend
 
 
 @pytest.fixture
@@ -64,7 +53,7 @@ def model(tmp_path: Path) -> Path:
 
 
 def _run(out: Path, model: Path, crash_after: int | None = None) -> None:
-    OddGenerate(out, model, FakeBackend(OddWorker(TOOL), crash_after=crash_after)).run()
+    FakeGenerate(out, model, FakeBackend(OddWorker(TOOL), crash_after=crash_after), rows=ROWS, batch_rows=4).run()
 
 
 def _one_line_error(argv: Sequence[str], capfd: pytest.CaptureFixture[str]) -> str:
