@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from ..errors import ConstraintError, ModelError
 from .bounds import max_json_bytes
+from .cpu import CoreWaitClock
 from .engine import KV_KEY_TYPES, SEQUENCE_CELLS, SEQUENCE_HEADROOM, BatchEngine, EngineRequest, KvKeys
 from .engine import prompt_tokens as tokenize_prompt
 from .files import check_gguf
@@ -60,6 +61,9 @@ class Completion(BaseModel):
     completion_tokens: int
     seconds: float  # wall time of the request, including waiting for its constraint
     cached_tokens: int = 0  # prompt tokens whose KV state was reused from the previous request
+    # share of the time the model's threads wanted a core that they waited for one (model/cpu.py);
+    # None where the system does not say
+    core_wait: float | None = None
 
 
 class JsonConstraint:
@@ -362,6 +366,7 @@ class LocalModel:
                 max_tokens=budget, temperature=temperature,
                 seed=self.seed + i if seeds is None else seeds[i]))
         prepared = time.perf_counter() - started  # rendering, tokenising, constraint compiles
+        clock = CoreWaitClock().start()
         # streams of SEQUENCE_CELLS, or as many as the longest prompt needs up to the model's n_ctx
         longest = max(len(r.tokens) for r in requests) + SEQUENCE_HEADROOM
         cells = min(self.llama.n_ctx(), max(SEQUENCE_CELLS, longest))
@@ -373,8 +378,10 @@ class LocalModel:
                                                 n_threads=self.n_threads, kv_keys=self.kv_keys)
         results = engine.run(requests, width=batch,
                              on_done=None if on_done is None else lambda index, _result: on_done(index))
+        core_wait = clock.share()
         return [Completion(text=r.text, prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens),
-                           seconds=prepared + r.seconds, cached_tokens=r.cached_tokens) for r in results]
+                           seconds=prepared + r.seconds, cached_tokens=r.cached_tokens, core_wait=core_wait)
+                for r in results]
 
     def complete_text(self, messages: Sequence[dict[str, str]], *, max_tokens: int = 256,
                       temperature: float = 0.7, seed: int | None = None) -> Completion:
@@ -401,6 +408,7 @@ class LocalModel:
             raise ModelError(f"the prompt takes {len(tokens)} tokens, more than the context "
                              f"window of {llama.n_ctx()}: raise n_ctx")
         cached = _reused_prefix(llama.input_ids[:llama.n_tokens], tokens)
+        clock = CoreWaitClock().start()
         llama.set_seed(self.seed if seed is None else seed)
         vocab = llama_cpp.llama_model_get_vocab(llama.model)
         processors = None if processor is None else llama_cpp.LogitsProcessorList([processor])
@@ -415,7 +423,7 @@ class LocalModel:
                 break
         text = llama.detokenize(generated).decode("utf-8", errors="ignore")
         return Completion(text=text, prompt_tokens=len(tokens), completion_tokens=len(generated),
-                          seconds=time.perf_counter() - started, cached_tokens=cached)
+                          seconds=time.perf_counter() - started, cached_tokens=cached, core_wait=clock.share())
 
     def verify_constraint(self) -> None:
         """Fail loudly unless Outlines really constrains llama.cpp's sampling.
