@@ -8,12 +8,18 @@ each stage's rate is over the rows that reached that stage.
 When the output is a file or a pipe (a job's log), :class:`LineProgress` prints one plain line
 every :data:`LINE_EVERY_ROWS` written rows or :data:`LINE_EVERY_SECONDS` seconds, whichever comes
 first, so a long run is never silent.
+
+Both show when other programs hold the CPU (:class:`CoreWaitWatch`): the share of the recent rows'
+generation time the model waited for a core, on the figures, and one warning line when the model
+writes at well under its quiet rate.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -24,6 +30,43 @@ from .stats import Rate
 
 LINE_EVERY_ROWS = 10
 LINE_EVERY_SECONDS = 30.0
+
+WAIT_ROWS: Final = 8  # the recent rows whose generation time the wait share is taken over
+WAIT_SHOWN: Final = 0.15  # a share at least this is shown on the progress figures
+WAIT_WARNED: Final = 0.4  # ... and at least this is warned about once: under 60 % of the quiet rate
+
+
+class CoreWaitWatch:
+    """The share of the recent rows' generation time that the model waited for a core
+    (the ``generation_waiting`` timing each generated record carries): how far other programs have
+    slowed it below its quiet rate."""
+
+    def __init__(self) -> None:
+        self._recent: deque[tuple[float, float]] = deque(maxlen=WAIT_ROWS)
+        self._warned = False
+
+    def add(self, record: Record) -> str | None:
+        """Count a newly written row; the one warning of the run, the first time it is due."""
+        waiting = record.timings.get("generation_waiting")
+        if waiting is None or not record.timings.get("generation"):
+            return None
+        self._recent.append((waiting, record.timings["generation"]))
+        share = self.share()
+        if self._warned or share is None or share < WAIT_WARNED or len(self._recent) < WAIT_ROWS:
+            return None
+        self._warned = True
+        return (f"warning: other programs are using the CPU: the model waited for a core {share:.0%} "
+                f"of its time over the last {WAIT_ROWS} rows, so it writes at about {1 - share:.0%} "
+                "of its rate on a quiet machine")
+
+    def share(self) -> float | None:
+        total = sum(seconds for _, seconds in self._recent)
+        return None if total <= 0 else sum(waiting for waiting, _ in self._recent) / total
+
+    def note(self) -> str:
+        """`` · waiting for a core N %`` while the share is at least :data:`WAIT_SHOWN`, else ``""``."""
+        share = self.share()
+        return "" if share is None or share < WAIT_SHOWN else f" · waiting for a core {share:.0%}"
 
 
 class _TwoLines(Progress):
@@ -47,6 +90,7 @@ class RichProgress:
         self._started_with = 0
         self._clock = time.monotonic()
         self._workers = ""
+        self._waits = CoreWaitWatch()
         self._progress = _TwoLines(
             TextColumn(f"[bold]{label}"),
             BarColumn(bar_width=24),
@@ -79,6 +123,9 @@ class RichProgress:
 
     def advance(self, record: Record) -> None:
         self._count(record)
+        warning = self._waits.add(record)
+        if warning is not None:
+            self._progress.console.print(warning, style="yellow", markup=False, highlight=False)
         self._show()
 
     def workers(self, rows: dict[str, int]) -> None:
@@ -99,7 +146,8 @@ class RichProgress:
         accepted = Rate(total=self._written, passed=self._accepted)
         stages = " · ".join(f"{stage} {rate.percent()}" for stage, rate in self._stages.items() if rate.total)
         text = f"written {self._written} · accepted {self._accepted} ({accepted.percent()})"
-        self._progress.below = text + (f" · {stages}" if stages else "") + self._workers if self._written else ""
+        self._progress.below = (text + (f" · {stages}" if stages else "") + self._waits.note() + self._workers
+                                if self._written else "")
         self._progress.update(self._rows, completed=done, speed=speed)
 
 
@@ -114,6 +162,7 @@ class LineProgress:
         self._total = self._written = self._accepted = self._generated = self._started_with = 0
         self._clock = self._last_time = time.monotonic()
         self._last_rows = 0
+        self._waits = CoreWaitWatch()
 
     def __enter__(self) -> LineProgress:
         return self
@@ -138,6 +187,9 @@ class LineProgress:
 
     def advance(self, record: Record) -> None:
         self._count(record)
+        warning = self._waits.add(record)
+        if warning is not None:
+            self._console.print(warning, markup=False, highlight=False)
         self._maybe_line()
 
     def _count(self, record: Record) -> None:
@@ -158,4 +210,4 @@ class LineProgress:
         accepted = Rate(total=self._written, passed=self._accepted)
         self._console.print(f"{self._label}: written {self._written}/{self._total} · generated "
                             f"{max(self._generated, self._written)} · {speed} · accepted {self._accepted} "
-                            f"({accepted.percent()}) · {minutes:.1f} min", highlight=False)
+                            f"({accepted.percent()}){self._waits.note()} · {minutes:.1f} min", highlight=False)

@@ -177,8 +177,8 @@ class Worker:
                 requests, batch=cfg.decode_batch, on_done=None if on_row is None else lambda _index: on_row())
             share = round((time.perf_counter() - started) / max(1, len(indices)), 4)
             records = [self._record(i, r, c) for i, r, c in zip(indices, requests, completions, strict=True)]
-            for record in records:  # the rows overlapped: each takes its share of the batch's time
-                record.timings["generation"] = share
+            for record, completion in zip(records, completions, strict=True):
+                record.timings = _generation_timings(share, completion)  # rows overlapped: a share each
             return records
         self.generator.prepare(self.sampler.request(i) for i in [*indices, *ahead])
         records = []
@@ -197,7 +197,7 @@ class Worker:
             tools=request.tools,
             examples=[example.model_dump() for example in request.examples],
             raw_output=completion.text, format_check=check, model_name=self.model.name,
-            timings={"generation": round(completion.seconds, 4)},
+            timings=_generation_timings(completion.seconds, completion),
             tokens={"prompt": completion.prompt_tokens, "generation": completion.completion_tokens},
         )
         if pair is not None:
@@ -252,3 +252,12 @@ class Worker:
         record.raw_verdict = verdict.raw
         record.timings["semantic"] = round(verdict.seconds, 4)
         record.tokens["semantic"] = verdict.completion_tokens
+
+
+def _generation_timings(seconds: float, completion: Completion) -> dict[str, float]:
+    """A row's generation seconds, and of them the seconds the model waited for a core
+    (``generation_waiting``, where the system says): other programs holding the CPU."""
+    timings = {"generation": round(seconds, 4)}
+    if completion.core_wait is not None:
+        timings["generation_waiting"] = round(seconds * completion.core_wait, 4)
+    return timings
