@@ -236,6 +236,8 @@ def test_default_model_generates_executes_and_judges(default_model_path: Path, t
     records = list(read_records(result.records_path))
     assert len(records) == 10
     assert all(r.format_check.passed for r in records)  # the constraint holds on a real vocabulary
+    # every row says how much of its generation time the model waited for a core (Linux schedstat)
+    assert all(0 <= r.timings["generation_waiting"] <= r.timings["generation"] for r in records)
     queries = [r.query or "" for r in records]
     # real sentences, not fragments or digits: batched sampling is not bit-for-bit repeatable across
     # runs, and the 135M model writes an odd fragment now and then, so one row in five may miss
@@ -273,3 +275,11 @@ def test_default_model_judges_in_both_model_designs(default_model_path: Path) ->
         assert agreement.check.passed is ({call.name for call in own} == {call.name for call in row.answers})
         assert agreement.check.passed or agreement.check.reason == "disagrees"
         assert "independent answer calls" in agreement.thought  # the reasoning kept in records.jsonl
+
+
+def test_a_real_completion_says_how_long_the_model_waited(default_model_path: Path) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    with LocalModel(default_model_path, n_ctx=512) as model:
+        batched = model.complete_json_many([([{"role": "user", "content": "Say a number."}], schema)],
+                                           max_tokens=8, batch=1)[0]
+    assert batched.core_wait is not None and 0.0 <= batched.core_wait <= 1.0
