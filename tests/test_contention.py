@@ -13,7 +13,7 @@ import textwrap
 import pytest
 from rich.console import Console
 
-from apigen_local.model.cpu import BARRIER_SPINS, CoreWaitClock
+from apigen_local.model.cpu import BARRIER_SPINS
 from apigen_local.model.local import Completion
 from apigen_local.run.progress import WAIT_ROWS, CoreWaitWatch, LineProgress, RichProgress
 from apigen_local.run.worker import _generation_timings
@@ -46,7 +46,8 @@ def test_the_clock_measures_the_share_of_time_spent_waiting_for_a_core() -> None
         from apigen_local.model.cpu import CoreWaitClock
         core = min(os.sched_getaffinity(0))
         os.sched_setaffinity(0, {core})
-        spin = "import os, time\\nos.sched_setaffinity(0, {%d})\\nend = time.time() + 30\\nwhile time.time() < end: pass" % core
+        spin = ("import os, time\\nos.sched_setaffinity(0, {%d})\\nend = time.time() + 30\\n"
+                "while time.time() < end: pass" % core)
         others = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
         time.sleep(0.5)
         clock = CoreWaitClock().start()
