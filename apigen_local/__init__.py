@@ -22,6 +22,9 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .model.local import LocalModel
+    from .run.backends.local import InProcess
+    from .run.backends.memory import InMemory
+    from .run.backends.ray import RayCluster
     from .run.config import GenerationConfig
     from .run.generate import generate_dataset
     from .run.job import DatasetResult
@@ -33,6 +36,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "GenerationConfig": ".run.config",
+    "InMemory": ".run.backends.memory",
+    "InProcess": ".run.backends.local",
+    "RayCluster": ".run.backends.ray",
     "SandboxExecutor": ".sandbox.executor",
     "LocalModel": ".model.local",
     "DatasetResult": ".run.job",
@@ -49,9 +55,12 @@ __all__ = [
     "DockerUnavailableError",
     "GenerationConfig",
     "ImageMissingError",
+    "InMemory",
+    "InProcess",
     "LibraryError",
     "LocalModel",
     "ModelError",
+    "RayCluster",
     "SandboxError",
     "SandboxExecutor",
     "__version__",

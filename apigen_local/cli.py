@@ -20,6 +20,7 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 if TYPE_CHECKING:
+    from .run.backends.base import Backend
     from .run.job import DatasetResult
     from .run.progress import LineProgress, RichProgress
     from .run.stats import RunStats
@@ -202,14 +203,25 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise ConfigError("give --library FILE (or --config FILE with a 'library' setting)")
     else:
         config = build_config(overrides)
-    ray = {"ray": args.ray, "ray_workers": args.ray_workers, "ray_ship_model": args.ray_ship_model}
+    backend = _backend(args)
     if args.quiet:
-        result = generate_dataset(config.library, config=config, **ray)
+        result = generate_dataset(config.library, config=config, backend=backend)
     else:
         with _progress("generating") as progress:
-            result = generate_dataset(config.library, config=config, progress=progress, **ray)
+            result = generate_dataset(config.library, config=config, progress=progress, backend=backend)
     _print_result(result)
     return 0
+
+
+def _backend(args: argparse.Namespace) -> Backend | None:
+    """``--ray ADDRESS`` (with ``--ray-workers`` and ``--ray-ship-model``) as a backend; None: this process."""
+    if args.ray is None:
+        if args.ray_workers is not None or args.ray_ship_model:
+            raise ConfigError("--ray-workers and --ray-ship-model need --ray ADDRESS")
+        return None
+    from .run.backends.ray import RayCluster
+
+    return RayCluster(args.ray, workers=args.ray_workers, ship_model=args.ray_ship_model)
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -220,15 +232,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
                 "batch_rows": args.batch_rows, "n_ctx": args.n_ctx, "n_threads": args.threads,
                 "n_gpu_layers": args.gpu_layers, "grounding": False if args.no_grounding else None,
                 "grounding_mode": args.grounding,
-                "judge": args.judge, "ray": args.ray, "ray_workers": args.ray_workers,
-                "ray_ship_model": args.ray_ship_model or None}
+                "judge": args.judge}
     given = {key: value for key, value in settings.items() if value is not None}
+    backend = _backend(args)
     if args.quiet:
-        result = verify_dataset(args.rows, args.library, out_dir=args.out, **given)
+        result = verify_dataset(args.rows, args.library, out_dir=args.out, backend=backend, **given)
     else:
         with _progress("verifying") as progress:
             result = verify_dataset(args.rows, args.library, out_dir=args.out,
-                                    progress=progress, **given)
+                                    progress=progress, backend=backend, **given)
     _print_result(result)
     return 0
 
@@ -368,9 +380,9 @@ def _print_stats_summary(stats: RunStats) -> None:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from .review.precision import run_review
     from .run.files import RunFiles, read_records
     from .run.report.data import load_stats
+    from .run.review_figures import run_review
 
     files = RunFiles(args.dir)
     stats = load_stats(files.dir)[0]
@@ -397,10 +409,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from .review.labels import read_labels
     from .review.serve import serve
     from .review.server import ReviewServer
     from .review.session import ReviewSession
+    from .run.review_log import read_labels
 
     def announce(session: ReviewSession, server: ReviewServer) -> None:
         kind = "rejected" if args.rejected else "accepted"

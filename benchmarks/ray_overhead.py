@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from apigen_local.run.backends.ray import RayCluster
 from apigen_local.run.generate import generate_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,17 +21,17 @@ ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 24
 MODEL = sys.argv[2] if len(sys.argv) > 2 else str(ROOT / "models" / "tiny-test.gguf")
 
 
-def timed(out: Path, **ray: object) -> float:
+def timed(out: Path, backend: RayCluster | None = None) -> float:
     started = time.perf_counter()
     generate_dataset(ROOT / "examples" / "library.py", MODEL, ROWS, out_dir=out, seed=5,
-                     seed_file=str(ROOT / "examples" / "seed.jsonl"), batch_rows=4, **ray)
+                     seed_file=str(ROOT / "examples" / "seed.jsonl"), batch_rows=4, backend=backend)
     return time.perf_counter() - started
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         local = timed(Path(tmp) / "local")
-        spread = timed(Path(tmp) / "ray", ray="local", ray_workers=1)  # includes actor start and model load
+        spread = timed(Path(tmp) / "ray", RayCluster("local", workers=1))  # includes actor start and model load
     print(f"model {Path(MODEL).name}, {ROWS} rows")
     print(f"in-process: {local:.1f} s ({ROWS / local * 60:.1f} rows/min)")
     print(f"ray, 1 worker: {spread:.1f} s ({ROWS / spread * 60:.1f} rows/min)")

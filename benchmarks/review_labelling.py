@@ -22,9 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # tests/browser.py: the headless Chromium driver the page tests use
 
-from apigen_local.review.labels import labels_path, read_labels  # noqa: E402
 from apigen_local.review.server import ReviewServer  # noqa: E402
 from apigen_local.review.session import ReviewSession  # noqa: E402
+from apigen_local.run.review_log import labels_path, read_labels  # noqa: E402
 from tests.browser import Chromium, find_chromium  # noqa: E402
 
 

@@ -1,13 +1,14 @@
-"""An in-memory execution backend: the real run loop (run/job.py, run/backends/base.py) with no
-model and no Docker, for the run-loop tests. The real-Docker and real-Ray tests stay the net."""
+"""A worker for the in-memory backend (run/backends/memory.py): the real run loop (run/job.py,
+run/backends/base.py) with no model and no Docker, for the run-loop tests. The real-Docker and
+real-Ray tests stay the net."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from apigen_local.run.backends.base import ExecutionBackend, Task
+from apigen_local.run.backends.memory import InMemory
 from apigen_local.run.config import build_config
 from apigen_local.run.generate import GenerateJob
 from apigen_local.types import CallResult, CheckResult, FunctionCall, Record, Tool
@@ -17,19 +18,12 @@ class FakeGenerate(GenerateJob):
     """The real generate job on ``backend``: ``settings`` (``rows``, ``batch_rows``, ``library`` ...)
     over the example library's defaults; ``model`` need only be a file (tests/conftest.empty_gguf)."""
 
-    def __init__(self, out: Path, model: Path, backend: ExecutionBackend, **settings: Any) -> None:
+    def __init__(self, out: Path, model: Path, backend: InMemory, **settings: Any) -> None:
         from .conftest import EXAMPLE_LIBRARY
 
         super().__init__(build_config({"library": str(EXAMPLE_LIBRARY), "model": str(model), "out_dir": str(out),
-                                       **{k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}}))
-        self._backend = backend
-
-    def backend(self) -> ExecutionBackend:
-        return self._backend
-
-
-class FakeCrash(Exception):
-    """The process 'dies' here."""
+                                       **{k: str(v) if isinstance(v, Path) else v for k, v in settings.items()}}),
+                         runs_on=backend)
 
 
 class FakeWorker:
@@ -77,46 +71,3 @@ class FakeWorker:
                 record.semantic_check = CheckResult.ok()
             checked.append(record)
         return checked
-
-
-class FakeBackend(ExecutionBackend):
-    """Runs tasks on a :class:`FakeWorker`.
-
-    ``order`` picks which submitted task finishes next: ``fifo``, or ``newest`` (the most recent
-    first, so later batches finish before earlier ones). After ``crash_after`` results it raises
-    :class:`FakeCrash`, as if the process died there. Workers are named ``f0``, ``f1``… in turn.
-    """
-
-    def __init__(self, worker: FakeWorker, *, order: Literal["fifo", "newest"] = "fifo", window: int = 3,
-                 crash_after: int | None = None, workers: int = 2) -> None:
-        super().__init__()
-        self.worker = worker
-        self.order = order
-        self.window = window
-        self.crash_after = crash_after
-        self.names = [f"f{i}" for i in range(workers)]
-        self.tasks: list[Task] = []
-        self.results = 0
-        self.opened = self.closed = False
-        self.most_out = 0  # the most batches that were out at once
-
-    def open(self) -> None:
-        self.opened = True
-
-    def close(self) -> None:
-        self.closed = True
-
-    def submit(self, task: Task) -> None:
-        assert self.opened and not self.closed
-        self.tasks.append(task)
-        self.most_out = max(self.most_out, len({t.batch for t in self.tasks}))
-
-    def result(self) -> tuple[Task, list[Record], str]:
-        if self.crash_after is not None and self.results >= self.crash_after:
-            raise FakeCrash(f"crashed after {self.results} results")
-        task = self.tasks.pop(0 if self.order == "fifo" else -1)
-        name = self.names[self.results % len(self.names)]
-        self.results += 1
-        if task.kind == "generate":
-            return task, self.worker.generate(task.indices), name
-        return task, self.worker.check([r.model_copy(deep=True) for r in task.records]), name

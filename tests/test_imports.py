@@ -11,6 +11,19 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "apigen_local"
 
+#: the package's parts, lowest first: a part may import its own layer and those below it, never above
+#: ("__init__" is the package's own module)
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "types", "jsonl"),
+    ("model", "tool_specs"),
+    ("tools",),
+    ("sandbox", "generation"),
+    ("checks",),
+    ("run",),
+    ("bfcl", "review"),
+    ("bundle", "cli", "__init__"),
+)
+
 
 def _module_name(path: Path, package: Path) -> str:
     parts = list(path.relative_to(package.parent).with_suffix("").parts)
@@ -97,13 +110,39 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_import(tmp_path: Path
 
 def test_no_module_imports_a_module_that_imports_it_back() -> None:
     graph = import_graph()
-    assert "apigen_local.run.backends.ray" in graph["apigen_local.run.backends"]  # function imports count
+    assert "apigen_local.run.backends.ray" in graph["apigen_local.cli"]  # function imports count
     assert cycles(graph) == []
 
 
 def test_ray_imports_the_base_and_the_base_imports_no_backend() -> None:
     graph = import_graph()
     assert "apigen_local.run.backends.base" in graph["apigen_local.run.backends.ray"]
-    backends = {"apigen_local.run.backends.local", "apigen_local.run.backends.ray"}
+    backends = {"apigen_local.run.backends.local", "apigen_local.run.backends.ray", "apigen_local.run.backends.memory"}
     for module in ("apigen_local.run.job", "apigen_local.run.backends.base", "apigen_local.run.worker"):
         assert not graph[module] & backends, module
+
+
+def _part(module: str) -> str:
+    """``apigen_local.run.job`` -> ``run``; the package's own ``__init__`` -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``importer -> imported`` for each import of a part in a higher layer than the importer's."""
+    layer = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if layer[_part(target)] > layer[_part(module)]:
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_no_part_imports_one_above_it_and_run_never_imports_review() -> None:
+    graph = import_graph()
+    layered = {part for parts in LAYERS for part in parts}
+    assert {_part(module) for module in graph} <= layered, "a new part of the package needs its place in LAYERS"
+    assert upward_imports(graph) == []
+    broken = {**graph, "apigen_local.run.job": graph["apigen_local.run.job"] | {"apigen_local.review.session"}}
+    assert upward_imports(broken) == ["apigen_local.run.job -> apigen_local.review.session"]

@@ -16,13 +16,13 @@ from apigen_local.generation.generator import Generator, as_generation, request_
 from apigen_local.generation.sampling import RequestSampler, load_seed_examples
 from apigen_local.model.bounds import SchemaBounds
 from apigen_local.model.local import Completion
-from apigen_local.run.backends.base import ExecutionBackend
+from apigen_local.run.backends.memory import InMemory
 from apigen_local.run.files import read_records
 from apigen_local.tools import load_library
 from apigen_local.types import FunctionCall, Record, Tool
 
 from .conftest import EXAMPLE_LIBRARY, EXAMPLE_SEEDS, empty_gguf
-from .fakes import FakeBackend, FakeGenerate, FakeWorker
+from .fakes import FakeGenerate, FakeWorker
 
 LIBRARY = load_library(EXAMPLE_LIBRARY)
 DIVIDE, SLUG, GCD, PRIME = (LIBRARY.by_name[n] for n in ("getdivision", "slugify", "greatest_common_divisor",
@@ -108,13 +108,13 @@ class TwoToolWorker(FakeWorker):
 
 
 class Generate(FakeGenerate):
-    def __init__(self, out: Path, model: Path, backend: ExecutionBackend) -> None:
+    def __init__(self, out: Path, model: Path, backend: InMemory) -> None:
         super().__init__(out, model, backend, rows=36, batch_rows=4)
 
 
 def test_a_passing_irrelevance_row_loses_its_function_and_its_calls(tmp_path: Path, fake_model: Path) -> None:
     worker = TwoToolWorker(DIVIDE)
-    result = Generate(tmp_path / "run", fake_model, FakeBackend(worker)).run()
+    result = Generate(tmp_path / "run", fake_model, InMemory(worker)).run()
     records = {r.id: r for r in read_records(result.records_path)}
     assert not {i for i in worker.checked if i % 3 == 0}  # its calls are dropped: nothing to execute
     assert all(records[i].grounding_check is None for i in range(0, 36, 3))
@@ -142,7 +142,7 @@ def test_a_passing_irrelevance_row_loses_its_function_and_its_calls(tmp_path: Pa
 
 
 def test_runs_without_irrelevance_show_no_such_stage(tmp_path: Path, fake_model: Path) -> None:
-    result = Generate(tmp_path / "run", fake_model, FakeBackend(FakeWorker(DIVIDE))).run()
+    result = Generate(tmp_path / "run", fake_model, InMemory(FakeWorker(DIVIDE))).run()
     assert "irrelevance" not in result.stats.stages and "irrelevance" not in result.stats.styles
 
 

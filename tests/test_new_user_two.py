@@ -13,7 +13,8 @@ from apigen_local import cli
 from apigen_local.bfcl.export import bfcl_schema
 from apigen_local.checks.grounding import check_grounding
 from apigen_local.errors import ConfigError
-from apigen_local.run.backends.base import ExecutionBackend, Task
+from apigen_local.run.backends.base import Task
+from apigen_local.run.backends.memory import InMemory, SimulatedCrash
 from apigen_local.run.files import read_records
 from apigen_local.run.job import ramped
 from apigen_local.run.progress import LineProgress
@@ -21,12 +22,12 @@ from apigen_local.run.verify import VerifyConfig, VerifyJob
 from apigen_local.types import CheckResult, FunctionCall, Record, Tool
 
 from .conftest import EXAMPLE_LIBRARY, empty_gguf
-from .fakes import FakeBackend, FakeCrash, FakeGenerate, FakeWorker
+from .fakes import FakeGenerate, FakeWorker
 from .test_run_loop import TOOL, _rows_file
 
 
 class Generate(FakeGenerate):
-    def __init__(self, library: Path, out: Path, model: Path, backend: ExecutionBackend) -> None:
+    def __init__(self, library: Path, out: Path, model: Path, backend: InMemory) -> None:
         super().__init__(out, model, backend, library=library, rows=24, batch_rows=4)
 
 
@@ -53,16 +54,16 @@ def test_a_resume_with_an_edited_library_is_refused_naming_it(tmp_path: Path, mo
     library = tmp_path / "shop.py"
     shutil.copy(EXAMPLE_LIBRARY, library)
     out = tmp_path / "out"
-    with pytest.raises(FakeCrash):
-        Generate(library, out, model, FakeBackend(FakeWorker(TOOL), crash_after=8)).run()
+    with pytest.raises(SimulatedCrash):
+        Generate(library, out, model, InMemory(FakeWorker(TOOL), crash_after=8)).run()
     before = (out / "records.jsonl").read_bytes()
     original = library.read_bytes()
     edit(library)
     with pytest.raises(ConfigError, match=rf"the library {library} changed since the run"):
-        Generate(library, out, model, FakeBackend(FakeWorker(TOOL))).run()
+        Generate(library, out, model, InMemory(FakeWorker(TOOL))).run()
     assert (out / "records.jsonl").read_bytes() == before
     library.write_bytes(original)  # the same source again: the run resumes
-    Generate(library, out, model, FakeBackend(FakeWorker(TOOL))).run()
+    Generate(library, out, model, InMemory(FakeWorker(TOOL))).run()
     assert len(list(read_records(out / "records.jsonl"))) == 24
 
 
@@ -74,11 +75,11 @@ def test_verify_refuses_a_resume_when_a_file_of_a_package_library_changed(tmp_pa
     out = tmp_path / "out"
 
     def verify(crash_after: int | None = None) -> None:
-        job = VerifyJob(rows, "shoplib", VerifyConfig(out_dir=str(out), batch_rows=4, stages="format,execution"))
-        job.backend = lambda: FakeBackend(FakeWorker(TOOL), crash_after=crash_after)  # type: ignore[method-assign]
+        job = VerifyJob(rows, "shoplib", VerifyConfig(out_dir=str(out), batch_rows=4, stages="format,execution"),
+                        runs_on=InMemory(FakeWorker(TOOL), crash_after=crash_after))
         job.run()
 
-    with pytest.raises(FakeCrash):
+    with pytest.raises(SimulatedCrash):
         verify(crash_after=6)
     limits.write_text("LIMIT = 4\n")  # a file other than __init__.py
     with pytest.raises(ConfigError, match=r"shoplib/__init__\.py changed since the run"):
@@ -93,8 +94,8 @@ def test_the_first_row_is_written_after_one_row_of_work(tmp_path: Path, model: P
     assert backend.sizes == [1, 2, 4, 4, 4, 4, 4, 1]  # 24 rows, batch_rows 4
 
 
-class SizesBackend(FakeBackend):
-    """A FakeBackend that keeps the size of each batch sent to be generated."""
+class SizesBackend(InMemory):
+    """An in-memory backend that keeps the size of each batch sent to be generated."""
 
     def __init__(self, worker: FakeWorker) -> None:
         super().__init__(worker)
@@ -194,8 +195,8 @@ def test_review_of_a_small_run_says_how_many_rows_it_shows(tmp_path: Path, model
     from apigen_local.review.session import ReviewSession
 
     out = tmp_path / "out"
-    with pytest.raises(FakeCrash):
-        Generate(EXAMPLE_LIBRARY, out, model, FakeBackend(FakeWorker(TOOL), crash_after=10)).run()
+    with pytest.raises(SimulatedCrash):
+        Generate(EXAMPLE_LIBRARY, out, model, InMemory(FakeWorker(TOOL), crash_after=10)).run()
     accepted = sum(r.accepted for r in read_records(out / "records.jsonl"))
     assert 0 < accepted < 50
 

@@ -18,6 +18,7 @@ import pytest
 
 from apigen_local import cli
 from apigen_local.model.files import file_sha256
+from apigen_local.run.backends.ray import RayCluster
 from apigen_local.run.files import read_records
 from apigen_local.run.generate import generate_dataset
 from apigen_local.run.verify import verify_dataset
@@ -102,7 +103,8 @@ def _accepted(out: Path) -> dict[int, tuple]:
 
 def test_two_workers_match_a_local_run(cluster: str, tmp_path: Path) -> None:
     local = generate_dataset(LIBRARY, MODEL, ROWS, **_settings(tmp_path / "local"))
-    spread = generate_dataset(LIBRARY, MODEL, ROWS, ray=cluster, ray_workers=2, **_settings(tmp_path / "ray"))
+    spread = generate_dataset(LIBRARY, MODEL, ROWS, backend=RayCluster(cluster, workers=2),
+                              **_settings(tmp_path / "ray"))
     assert _ids(tmp_path / "ray") == list(range(ROWS))
     assert spread.stats.accepted == local.stats.accepted > 0
     assert _accepted(tmp_path / "ray") == _accepted(tmp_path / "local")
@@ -150,7 +152,7 @@ def test_killed_worker_rows_run_again(cluster: str, tmp_path: Path, caplog: pyte
     out = tmp_path / "out"
     done: list = []
     thread = threading.Thread(target=lambda: done.append(
-        generate_dataset(LIBRARY, MODEL, ROWS, ray=cluster, ray_workers=2, **_settings(out))))
+        generate_dataset(LIBRARY, MODEL, ROWS, backend=RayCluster(cluster, workers=2), **_settings(out))))
     thread.start()
     _wait_rows(out, 4)
     os.kill(_busy_worker(), signal.SIGKILL)  # a worker holding a batch, so that batch is lost
@@ -162,9 +164,11 @@ def test_killed_worker_rows_run_again(cluster: str, tmp_path: Path, caplog: pyte
 
 DRIVER = """
 import sys
+from apigen_local.run.backends.ray import RayCluster
 from apigen_local.run.generate import generate_dataset
 generate_dataset(sys.argv[1], sys.argv[2], int(sys.argv[3]), out_dir=sys.argv[4], seed=3,
-                 seed_file=sys.argv[5], batch_rows=4, grounding=False, ray=sys.argv[6], ray_workers=2)
+                 seed_file=sys.argv[5], batch_rows=4, grounding=False,
+                 backend=RayCluster(sys.argv[6], workers=2))
 """
 
 
@@ -207,7 +211,7 @@ def test_node_leaving_mid_run_loses_and_repeats_no_row(cluster: str, tmp_path: P
     # a calls-first worker first runs its pool of calls in its sandbox, and loads too late for that
     settings = {**_settings(out), "mode": "query_first"}
     thread = threading.Thread(target=lambda: done.append(  # 3 one-CPU workers: one on each node
-        generate_dataset(LIBRARY, MODEL, rows, ray=cluster, ray_workers=3, **settings)))
+        generate_dataset(LIBRARY, MODEL, rows, backend=RayCluster(cluster, workers=3), **settings)))
     thread.start()
     _busy_worker(parent=raylet)  # the doomed node's worker holds a batch: killing its node loses it
     written_before = len((out / "records.jsonl").read_text().splitlines()) if (out / "records.jsonl").exists() else 0
@@ -263,8 +267,8 @@ def test_verify_on_two_workers_matches_a_local_verify_and_resumes(cluster: str, 
 
     lines = (out / "records.jsonl").read_text().splitlines(keepends=True)
     (out / "records.jsonl").write_text("".join(lines[:10]))  # as if the driver died after 10 rows
-    resumed = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=out, batch_rows=4, judge="verdict", ray=cluster,
-                             ray_workers=2)
+    resumed = verify_dataset(rows, LIBRARY, model=MODEL, out_dir=out, batch_rows=4, judge="verdict",
+                             backend=RayCluster(cluster, workers=2))
     assert resumed.resumed_rows == 10
     assert sorted(r.id for r in read_records(out / "records.jsonl")) == list(range(45))
     assert _contents(out) == expected

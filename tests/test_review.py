@@ -20,14 +20,14 @@ import pytest
 
 from apigen_local import cli
 from apigen_local.errors import ConfigError
-from apigen_local.review.labels import ERROR_CLASSES, ReviewLabel, append_labels, labels_path, read_labels
-from apigen_local.review.precision import review_figures
 from apigen_local.review.rows import review_row, sample_rows
 from apigen_local.review.serve import ReportRefresher
 from apigen_local.review.server import ReviewServer
 from apigen_local.review.session import ReviewSession
 from apigen_local.run.files import RunFiles, read_records
 from apigen_local.run.labels import measure, read_labelled
+from apigen_local.run.review_figures import review_figures
+from apigen_local.run.review_log import ERROR_CLASSES, ReviewLabel, append_labels, labels_path, read_labels
 from apigen_local.types import CallResult, CheckResult, FunctionCall, Record, Tool
 
 from .browser import Chromium, Page

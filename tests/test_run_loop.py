@@ -9,15 +9,18 @@ from pathlib import Path
 import pytest
 
 from apigen_local.errors import ConfigError
-from apigen_local.run.backends.base import ExecutionBackend
+from apigen_local.run.backends.base import Backend, ExecutionBackend
+from apigen_local.run.backends.memory import InMemory, SimulatedCrash
 from apigen_local.run.files import read_records
+from apigen_local.run.generate import generate_dataset
 from apigen_local.run.job import ramped
-from apigen_local.run.verify import VerifyConfig, VerifyJob
+from apigen_local.run.verify import VerifyConfig, VerifyJob, verify_dataset
+from apigen_local.run.worker import WorkerSettings
 from apigen_local.tools import load_library
 
 from . import fakes
 from .conftest import EXAMPLE_LIBRARY, empty_gguf
-from .fakes import FakeBackend, FakeCrash, FakeWorker
+from .fakes import FakeWorker
 
 ROWS = 40
 BATCH = 4
@@ -32,12 +35,12 @@ def fake_model(tmp_path: Path) -> Path:
 
 
 class FakeGenerate(fakes.FakeGenerate):
-    def __init__(self, out: Path, model: Path, backend: ExecutionBackend) -> None:
+    def __init__(self, out: Path, model: Path, backend: InMemory) -> None:
         super().__init__(out, model, backend, rows=ROWS, batch_rows=BATCH)
 
 
-def _generate(out: Path, model: Path, **options) -> tuple[FakeBackend, object]:
-    backend = FakeBackend(FakeWorker(TOOL), **options)
+def _generate(out: Path, model: Path, **options) -> tuple[InMemory, object]:
+    backend = InMemory(FakeWorker(TOOL), **options)
     return backend, FakeGenerate(out, model, backend).run()
 
 
@@ -83,10 +86,10 @@ def test_a_crash_at_every_point_loses_nothing_written_and_the_rerun_completes(tm
     resumed = set()
     for crash_after in range(results + 1):
         out = tmp_path / f"crash{crash_after}"
-        backend = FakeBackend(FakeWorker(TOOL), order="newest", crash_after=crash_after)
+        backend = InMemory(FakeWorker(TOOL), order="newest", crash_after=crash_after)
         try:
             FakeGenerate(out, fake_model, backend).run()
-        except FakeCrash:
+        except SimulatedCrash:
             pass
         assert backend.closed, crash_after  # the workers were stopped however the run ended
         written = [r.id for r in read_records(out / "records.jsonl")]
@@ -94,7 +97,7 @@ def test_a_crash_at_every_point_loses_nothing_written_and_the_rerun_completes(tm
         stats = json.loads((out / "stats.json").read_text())  # stats match the files at the crash
         assert stats["rows"] == len(written), crash_after
         assert (out / "report.html").is_file()
-        again = FakeGenerate(out, fake_model, FakeBackend(FakeWorker(TOOL))).run()
+        again = FakeGenerate(out, fake_model, InMemory(FakeWorker(TOOL))).run()
         assert again.resumed_rows == len(written)
         assert _contents(out) == expected, crash_after
         resumed.add(len(written))
@@ -106,22 +109,22 @@ def test_a_resumed_run_remembers_the_queries_of_rows_that_failed_grounding(tmp_p
     worker = FakeWorker(TOOL)
     first, repeat = worker.row(3), worker.row(6)  # row 3 is ungrounded (i % 4 == 3)
     repeat.query = first.query
-    straight = FakeGenerate(tmp_path / "a", fake_model, FakeBackend(worker))
+    straight = FakeGenerate(tmp_path / "a", fake_model, InMemory(worker))
     straight.admit([first])
     assert first.rejection == ("grounding", "ungrounded_argument")
-    resumed = FakeGenerate(tmp_path / "b", fake_model, FakeBackend(worker))
+    resumed = FakeGenerate(tmp_path / "b", fake_model, InMemory(worker))
     resumed.resume([first])  # as written by a run that then stopped
     assert [r.dedup_check.reason for r in resumed.admit([repeat])] == ["duplicate"]
 
 
 def test_a_resume_does_not_generate_written_rows_again(tmp_path: Path, fake_model: Path) -> None:
     out = tmp_path / "out"
-    backend = FakeBackend(FakeWorker(TOOL), crash_after=6)
-    with pytest.raises(FakeCrash):
+    backend = InMemory(FakeWorker(TOOL), crash_after=6)
+    with pytest.raises(SimulatedCrash):
         FakeGenerate(out, fake_model, backend).run()
     written = {r.id for r in read_records(out / "records.jsonl")}
     assert written
-    rerun = FakeBackend(FakeWorker(TOOL))
+    rerun = InMemory(FakeWorker(TOOL))
     FakeGenerate(out, fake_model, rerun).run()
     assert sorted(rerun.worker.generated) == sorted(set(range(ROWS)) - written)  # only the rest
     assert not written & set(rerun.worker.checked)  # nothing written was executed again
@@ -150,18 +153,14 @@ def _rows_file(path: Path) -> Path:
 
 
 class FakeVerify(VerifyJob):
-    def __init__(self, rows: Path, out: Path, backend: ExecutionBackend) -> None:
+    def __init__(self, rows: Path, out: Path, backend: InMemory) -> None:
         super().__init__(rows, EXAMPLE_LIBRARY, VerifyConfig(out_dir=str(out), batch_rows=BATCH,
-                                                             stages="format,grounding,execution"))
-        self._backend = backend
-
-    def backend(self) -> ExecutionBackend:
-        return self._backend
+                                                             stages="format,grounding,execution"), runs_on=backend)
 
 
 def test_verify_runs_through_the_same_loop_and_resumes(tmp_path: Path) -> None:
     rows = _rows_file(tmp_path / "rows.jsonl")
-    whole = FakeBackend(FakeWorker(TOOL), order="newest")
+    whole = InMemory(FakeWorker(TOOL), order="newest")
     FakeVerify(rows, tmp_path / "whole", whole).run()
     records = list(read_records(tmp_path / "whole" / "records.jsonl"))
     # written in file order; an unreadable line keeps its line index as its id
@@ -170,24 +169,24 @@ def test_verify_runs_through_the_same_loop_and_resumes(tmp_path: Path) -> None:
     assert sorted(whole.worker.checked) == [r.id for r in records if r.format_check.passed and r.grounding_check.passed]
     assert records[8].rejection == ("format", "invalid_row") and records[10].rejection == ("execution", "exception")
     out = tmp_path / "out"
-    with pytest.raises(FakeCrash):
-        FakeVerify(rows, out, FakeBackend(FakeWorker(TOOL), crash_after=3)).run()
+    with pytest.raises(SimulatedCrash):
+        FakeVerify(rows, out, InMemory(FakeWorker(TOOL), crash_after=3)).run()
     partial = len(list(read_records(out / "records.jsonl")))
-    resumed = FakeVerify(rows, out, FakeBackend(FakeWorker(TOOL))).run()
+    resumed = FakeVerify(rows, out, InMemory(FakeWorker(TOOL))).run()
     assert resumed.resumed_rows == partial
     assert _contents(out) == _contents(tmp_path / "whole")
 
 
 def test_a_resume_with_another_model_is_refused_before_anything_is_written(tmp_path: Path, fake_model: Path) -> None:
     out = tmp_path / "out"
-    backend = FakeBackend(FakeWorker(TOOL), crash_after=4)
-    with pytest.raises(FakeCrash):
+    backend = InMemory(FakeWorker(TOOL), crash_after=4)
+    with pytest.raises(SimulatedCrash):
         FakeGenerate(out, fake_model, backend).run()
     before = (out / "records.jsonl").read_bytes()
     other = tmp_path / "other.gguf"
     empty_gguf(other, padding=100)
     with pytest.raises(ConfigError, match=r"other settings \(model\)"):
-        FakeGenerate(out, other, FakeBackend(FakeWorker(TOOL))).run()
+        FakeGenerate(out, other, InMemory(FakeWorker(TOOL))).run()
     assert (out / "records.jsonl").read_bytes() == before
     assert json.loads((out / "run.json").read_text())["model"] == {"file": "fake.gguf", "bytes": 64}
 
@@ -207,3 +206,40 @@ def test_the_folder_stays_held_until_its_stats_and_report_are_written(tmp_path: 
     monkeypatch.setattr(job, "write_report_or_warn", watched)
     _generate(tmp_path / "out", fake_model)
     assert held == [True] and not RunFiles(tmp_path / "out").being_written()
+
+
+class StartedWith(Backend):
+    """A third backend, written outside the package: it keeps what each run started it with."""
+
+    def __init__(self) -> None:
+        self.settings: list[WorkerSettings] = []
+        self.models: list[object] = []
+
+    def start(self, settings: WorkerSettings, *, model: object, library: object) -> ExecutionBackend:
+        self.settings.append(settings)
+        self.models.append(model)
+        return InMemory(FakeWorker(TOOL))
+
+
+def test_a_backend_is_an_object_the_caller_passes_to_generate_and_verify(tmp_path: Path, fake_model: Path) -> None:
+    backend = StartedWith()
+    result = generate_dataset(EXAMPLE_LIBRARY, fake_model, 12, out_dir=tmp_path / "gen", batch_rows=BATCH,
+                              backend=backend)
+    assert len(list(read_records(result.records_path))) == 12
+    (settings,) = backend.settings
+    assert settings.generation is not None and settings.model is not None
+    assert Path(settings.model.path) == fake_model.resolve() and backend.models == [None]  # workers load it
+    verified = verify_dataset(_rows_file(tmp_path / "rows.jsonl"), EXAMPLE_LIBRARY, out_dir=tmp_path / "ver",
+                              stages="format,execution", batch_rows=BATCH, backend=backend)
+    assert len(list(read_records(verified.records_path))) == ROWS
+    assert backend.settings[1].sandbox is not None and backend.settings[1].model is None  # no judge: no model
+
+
+def test_ray_options_without_a_cluster_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from apigen_local import cli
+
+    code = cli.main(["generate", "--library", str(EXAMPLE_LIBRARY), "--rows", "2", "--out", str(tmp_path / "o"),
+                     "--ray-workers", "2"])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "need --ray ADDRESS" in error and len(error.splitlines()) == 1, error
+    assert not (tmp_path / "o").exists()

@@ -15,9 +15,9 @@ from ..errors import ConfigError
 from ..jsonl import complete_part, split_lines
 from ..run.files import RunFiles, open_own
 from ..run.report.data import load_settings
+from ..run.review_figures import ReviewFigures, review_figures
+from ..run.review_log import ERROR_CLASSES, ReviewLabel, Verdict, append_labels, labels_path, read_labels
 from ..types import Record
-from .labels import ERROR_CLASSES, ReviewLabel, Verdict, append_labels, labels_path, read_labels
-from .precision import ReviewFigures, review_figures
 from .rows import review_row, sample_rows
 
 

@@ -21,8 +21,8 @@ from ..model.files import find_model
 from ..model.local import LocalModel
 from ..tools import load_library
 from ..types import Record, Stage
-from .backends import RayTarget, make_backend
-from .backends.base import Batch, ExecutionBackend
+from .backends.base import Backend, Batch, ExecutionBackend
+from .backends.local import InProcess
 from .calibration import judge_calibration
 from .config import GenerationConfig, build_config
 from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity, ramped
@@ -35,19 +35,18 @@ IRRELEVANCE_STAGES: tuple[Stage, ...] = ("format", "dedup", "irrelevance")
 
 
 class GenerateJob(Job):
-    """A ``generate`` run of ``config``: locally (on ``model`` when given) or on a Ray cluster.
+    """A ``generate`` run of ``config`` on ``runs_on`` (default: in this process, on ``model`` when given).
 
     Everything a user can get wrong (model, library, seed file) is checked here, before any
     output exists.
     """
 
     def __init__(self, config: GenerationConfig, *, model: LocalModel | None = None,
-                 progress: ProgressReporter | None = None, ray: RayTarget | None = None) -> None:
-        super().__init__(config.out_dir, progress)
+                 progress: ProgressReporter | None = None, runs_on: Backend | None = None) -> None:
+        super().__init__(config.out_dir, progress, runs_on or InProcess())
         self.config = config
-        self.model = None if ray is not None else model  # Ray workers load their own copy from its file
+        self.model = model
         self.model_path = (model.path if model is not None else find_model(config.model)).resolve()
-        self.ray = ray
         if config.semantic:
             self.calibration = judge_calibration(self.model_path)
         self.labelled = load_label_report(self.model_path)
@@ -72,8 +71,8 @@ class GenerateJob(Job):
         return (Batch(indices=indices) for indices in ramped(pending, self.config.batch_rows))
 
     def backend(self) -> ExecutionBackend:
-        return make_backend(WorkerSettings.for_generation(self.config, str(self.model_path)), ray=self.ray,
-                            model=self.model, library=self.library)
+        return self.runs_on.start(WorkerSettings.for_generation(self.config, str(self.model_path)),
+                                  model=self.model, library=self.library)
 
     def resume(self, done: Sequence[Record]) -> None:
         for record in done:  # the queries a straight run would remember: each first occurrence
@@ -122,9 +121,7 @@ def generate_dataset(
     styles: str | dict[str, float] | None = None,
     config: GenerationConfig | None = None,
     progress: ProgressReporter | None = None,
-    ray: str | None = None,
-    ray_workers: int | None = None,
-    ray_ship_model: bool = False,
+    backend: Backend | None = None,
     **settings: Any,
 ) -> DatasetResult:
     """Generate ``n_rows`` candidate rows from ``library`` with a local GGUF ``model``.
@@ -132,9 +129,9 @@ def generate_dataset(
     ``model`` is a GGUF path, an already loaded :class:`LocalModel`, or ``None`` to use
     ``$APIGEN_MODEL`` / the GGUF in ``models/``. Further settings are the fields of
     :class:`GenerationConfig`; ``config`` replaces all of them. Rerunning with the same
-    ``out_dir`` and settings resumes. ``ray`` (``auto``, ``local`` or ``host:port``) spreads the
-    rows over ``ray_workers`` Ray workers; ``ray_ship_model`` sends them the GGUF through Ray's
-    object store instead of reading it at the same path on every node.
+    ``out_dir`` and settings resumes. ``backend`` is where the workers are: in this process by
+    default, ``RayCluster("auto", workers=4)`` (``run/backends/ray.py``) to spread the rows over a
+    Ray cluster, or ``InMemory(worker)`` (``run/backends/memory.py``) for tests.
     """
     loaded = model if isinstance(model, LocalModel) else None
     if config is None:
@@ -145,5 +142,4 @@ def generate_dataset(
         if styles is not None:
             values["styles"] = styles
         config = build_config(values)
-    target = RayTarget(ray, ray_workers, ray_ship_model) if ray is not None else None
-    return GenerateJob(config, model=loaded, progress=progress, ray=target).run()
+    return GenerateJob(config, model=loaded, progress=progress, runs_on=backend).run()

@@ -1,11 +1,12 @@
-"""The one run loop of ``generate`` and ``verify``, local or on Ray.
+"""The one run loop of ``generate`` and ``verify``, on whichever backend the caller passes.
 
 :meth:`Job.run` owns a run's lifecycle: open the run files (which refuse other settings and
 return the records already written), resume, hand the pending batches to an execution backend,
 append each finished record in order (``run/files.py`` makes that crash-safe), and, however the
 run ends, close the files, write ``stats.json`` and the report, and return a
 :class:`DatasetResult`. A job says only what is particular to it: its identity, its batches, the
-checks the driver runs (:meth:`Job.admit`), which records execute, and its backend.
+checks the driver runs (:meth:`Job.admit`), which records execute, and the settings its workers
+are built from (:meth:`Job.backend`, started on the :class:`~.backends.base.Backend` it was given).
 """
 
 from __future__ import annotations
@@ -21,15 +22,15 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 
 from ..errors import ConfigError
-from ..review.precision import run_review
 from ..sandbox.executor import library_files
 from ..tools import Library
 from ..types import Record
-from .backends.base import Batch, ExecutionBackend
+from .backends.base import Backend, Batch, ExecutionBackend
 from .calibration import Calibration
 from .files import RunFiles, read_own, write_atomic
 from .labels import LabelReport
 from .report import write_report_or_warn
+from .review_figures import run_review
 from .stats import RunStats, compute_stats
 
 T = TypeVar("T")
@@ -67,9 +68,10 @@ class Job(ABC):
     calibration: Calibration | None = None  # the judge's calibration, shown in the stats
     labelled: LabelReport | None = None  # the model's precision on labelled rows, shown in the stats
 
-    def __init__(self, out_dir: str | Path, progress: ProgressReporter | None) -> None:
+    def __init__(self, out_dir: str | Path, progress: ProgressReporter | None, runs_on: Backend) -> None:
         self.files = RunFiles(out_dir)
         self.progress = progress
+        self.runs_on = runs_on  # where the workers are
 
     @abstractmethod
     def identity(self) -> dict[str, Any]:
@@ -85,7 +87,7 @@ class Job(ABC):
 
     @abstractmethod
     def backend(self) -> ExecutionBackend:
-        """Where the batches run (not yet opened)."""
+        """Where the batches run (not yet opened): :attr:`runs_on` started with this job's worker settings."""
 
     def resume(self, done: Sequence[Record]) -> None:  # noqa: B027 - a hook; verify keeps no driver state
         """Rebuild the driver's state from the records already written (in id order)."""

@@ -23,10 +23,10 @@ from ..checks.semantic import SemanticChecker
 from ..errors import ConfigError
 from ..jsonl import BadLine, parse_line, split_lines
 from ..model.bounds import STRING_MAX_CHARS
-from ..review.labels import LABELS_NAME, read_labels
 from ..types import STAGE_ORDER, CheckResult, FunctionCall, Stage, Tool
 from .calibration import cache_path
 from .files import read_records, write_atomic
+from .review_log import LABELS_NAME, read_labels
 
 LABELS_CACHE = "labels"
 

@@ -27,8 +27,8 @@ from ..model.local import LocalModel
 from ..tool_specs import normalize_tool
 from ..tools import load_library
 from ..types import CheckResult, FunctionCall, JudgeDesign, QueryStyle, Record, Stage, Tool, query_style
-from .backends import RayTarget, make_backend
-from .backends.base import Batch, ExecutionBackend
+from .backends.base import Backend, Batch, ExecutionBackend
+from .backends.local import InProcess
 from .calibration import judge_calibration
 from .job import DatasetResult, Job, ProgressReporter, library_identity, model_identity, ramped
 from .rows import InputRow, read_rows
@@ -142,7 +142,8 @@ def _chosen_stages(stages: str | Sequence[str], judge: JudgeDesign, has_model: b
 
 
 class VerifyJob(Job):
-    """A ``verify`` run over the rows file ``rows_path``: locally (on ``model`` when given) or on Ray.
+    """A ``verify`` run over the rows file ``rows_path`` on ``runs_on`` (default: in this process, on
+    ``model`` when given).
 
     Everything a user can get wrong (stages, library, model, rows file) is checked here, before
     any output exists.
@@ -150,8 +151,8 @@ class VerifyJob(Job):
 
     def __init__(self, rows_path: str | Path, library: str | Path | None, config: VerifyConfig, *,
                  model: LocalModel | None = None, progress: ProgressReporter | None = None,
-                 ray: RayTarget | None = None) -> None:
-        super().__init__(config.out_dir, progress)
+                 runs_on: Backend | None = None) -> None:
+        super().__init__(config.out_dir, progress, runs_on or InProcess())
         self.config = config
         has_model = model is not None or config.model is not None
         self.stages = _chosen_stages(config.stages, config.judge, has_model, config.grounding,
@@ -166,7 +167,6 @@ class VerifyJob(Job):
         self.rows = read_rows(rows_path)
         if not self.rows:
             raise ConfigError(f"the rows file {rows_path} holds no rows: one JSON object per line")
-        self.ray = ray
 
     def identity(self) -> dict[str, Any]:
         identity: dict[str, Any] = {"mode": "verify", "rows": str(self.rows_path),
@@ -209,7 +209,7 @@ class VerifyJob(Job):
                                     calls_per_container=cfg.calls_per_container)
             if "execution" in self.stages else None,
         )
-        return make_backend(settings, ray=self.ray, model=self.model if needs_model else None, library=self.library)
+        return self.runs_on.start(settings, model=self.model if needs_model else None, library=self.library)
 
 
 def verify_dataset(
@@ -219,9 +219,7 @@ def verify_dataset(
     model: str | Path | LocalModel | None = None,
     config: VerifyConfig | None = None,
     progress: ProgressReporter | None = None,
-    ray: str | None = None,
-    ray_workers: int | None = None,
-    ray_ship_model: bool = False,
+    backend: Backend | None = None,
     **settings: Any,
 ) -> DatasetResult:
     """Run the format, grounding, execution and (with a ``model``) semantic checkers over rows.
@@ -233,9 +231,9 @@ def verify_dataset(
     ``coverage`` judge needs none. Further settings (``out_dir``
     is required) are the fields of :class:`VerifyConfig`, e.g. ``stages="format,execution"`` or
     ``grounding=False``; ``config`` replaces all of them. Rows that pass go to ``dataset.jsonl``
-    in ``out_dir``; rerunning with the same arguments resumes. ``ray``, ``ray_workers`` and
-    ``ray_ship_model`` execute and judge on a Ray cluster, as for :func:`generate_dataset`; this
-    process still reads, format-checks and writes every row.
+    in ``out_dir``; rerunning with the same arguments resumes. ``backend`` is where rows execute
+    and are judged, as for :func:`generate_dataset`; this process still reads, format-checks and
+    writes every row.
     """
     loaded = model if isinstance(model, LocalModel) else None
     if config is None:
@@ -250,5 +248,4 @@ def verify_dataset(
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
                                  for e in exc.errors())
             raise ConfigError(f"invalid verify settings: {problems}") from exc
-    target = RayTarget(ray, ray_workers, ray_ship_model) if ray is not None else None
-    return VerifyJob(rows_path, library, config, model=loaded, progress=progress, ray=target).run()
+    return VerifyJob(rows_path, library, config, model=loaded, progress=progress, runs_on=backend).run()

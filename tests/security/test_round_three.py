@@ -19,15 +19,16 @@ from apigen_local import cli
 from apigen_local.errors import ConfigError
 from apigen_local.generation.sampling import load_seed_examples
 from apigen_local.jsonl import split_lines
-from apigen_local.review.labels import read_labels
 from apigen_local.review.session import ReviewSession
 from apigen_local.run import files as run_files
+from apigen_local.run.backends.memory import InMemory, SimulatedCrash
 from apigen_local.run.files import read_records
+from apigen_local.run.review_log import read_labels
 from apigen_local.tools import load_library
 from apigen_local.types import Record
 
 from ..conftest import empty_gguf
-from ..fakes import FakeBackend, FakeCrash, FakeGenerate, FakeWorker
+from ..fakes import FakeGenerate, FakeWorker
 from ..test_run_loop import TOOL
 
 # Characters str.splitlines() breaks at that JSON leaves unescaped, or that scraped text holds.
@@ -53,7 +54,7 @@ def model(tmp_path: Path) -> Path:
 
 
 def _run(out: Path, model: Path, crash_after: int | None = None) -> None:
-    FakeGenerate(out, model, FakeBackend(OddWorker(TOOL), crash_after=crash_after), rows=ROWS, batch_rows=4).run()
+    FakeGenerate(out, model, InMemory(OddWorker(TOOL), crash_after=crash_after), rows=ROWS, batch_rows=4).run()
 
 
 def _one_line_error(argv: Sequence[str], capfd: pytest.CaptureFixture[str]) -> str:
@@ -70,7 +71,7 @@ def _one_line_error(argv: Sequence[str], capfd: pytest.CaptureFixture[str]) -> s
 def test_a_run_whose_queries_hold_line_separators_resumes_and_exports(tmp_path: Path, model: Path,
                                                                      capfd: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    with pytest.raises(FakeCrash):
+    with pytest.raises(SimulatedCrash):
         _run(out, model, crash_after=7)
     _run(out, model)  # the resume reads every record written before the crash
     records = list(read_records(out / "records.jsonl"))
@@ -172,7 +173,7 @@ def test_a_link_in_a_shared_run_folder_is_refused_and_its_target_untouched(tmp_p
 def test_a_hard_linked_or_special_records_file_is_refused(tmp_path: Path, model: Path,
                                                           capfd: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    with pytest.raises(FakeCrash):
+    with pytest.raises(SimulatedCrash):
         _run(out, model, crash_after=5)
     records = out / "records.jsonl"
     outside = tmp_path / "outside.jsonl"
@@ -435,7 +436,7 @@ def test_an_export_that_cannot_read_the_records_names_the_records(tmp_path: Path
 
 def test_a_run_from_before_the_library_digest_still_resumes(tmp_path: Path, model: Path) -> None:
     out = tmp_path / "run"
-    with pytest.raises(FakeCrash):
+    with pytest.raises(SimulatedCrash):
         _run(out, model, crash_after=6)
     settings = json.loads((out / "run.json").read_text())
     del settings["library_source"]

@@ -13,7 +13,12 @@ goes through up to three steps:
 order, at most :attr:`~ExecutionBackend.window` batches ahead of the oldest unfinished one. A
 backend only says how a :class:`Task` starts (:meth:`~ExecutionBackend.submit`) and how the next
 finished one comes back (:meth:`~ExecutionBackend.result`): in this process
-(``backends/local.py``) or on a Ray cluster (``backends/ray.py``).
+(``backends/local.py``), on a Ray cluster (``backends/ray.py``), or on a worker object you write
+(``backends/memory.py``).
+
+A caller chooses where a run goes by passing a :class:`Backend` (``backend=`` of
+``generate_dataset`` and ``verify_dataset``), as httpx takes a transport: the job asks it for the
+run's :class:`ExecutionBackend` with the settings its workers are built from.
 """
 
 from __future__ import annotations
@@ -22,9 +27,14 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ...types import Record
+
+if TYPE_CHECKING:
+    from ...model.local import LocalModel
+    from ...tools import Library
+    from ..worker import WorkerSettings
 
 
 @dataclass
@@ -141,6 +151,16 @@ class ExecutionBackend(ABC):
                 finished[task.batch] = _merged(*checking.pop(task.batch), records)
             if worker and (task.kind == "generate" or task.batch in made_on_driver):
                 self.rows_per_worker[worker] += len(records)  # each row once: its first worker
+
+
+class Backend(ABC):
+    """Where a run's workers are: what a caller passes as ``backend=``."""
+
+    @abstractmethod
+    def start(self, settings: WorkerSettings, *, model: LocalModel | None,
+              library: Library | None) -> ExecutionBackend:
+        """The execution backend of one run whose workers are built from ``settings``; a worker in
+        this process may use the driver's loaded ``model`` and ``library`` instead of loading its own."""
 
 
 def _merged(records: list[Record], positions: Sequence[int], checked: list[Record]) -> list[Record]:

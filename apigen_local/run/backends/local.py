@@ -13,9 +13,19 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ...checks.execution import RowExecution
+from ...model.local import LocalModel
+from ...tools import Library
 from ...types import Record
-from ..worker import Worker
-from .base import ExecutionBackend, Task
+from ..worker import Worker, WorkerSettings
+from .base import Backend, ExecutionBackend, Task
+
+
+class InProcess(Backend):
+    """The default: one worker in this process, using the driver's model and library when loaded."""
+
+    def start(self, settings: WorkerSettings, *, model: LocalModel | None,
+              library: Library | None) -> ExecutionBackend:
+        return LocalBackend(Worker(settings, model=model, library=library))
 
 
 class LocalBackend(ExecutionBackend):

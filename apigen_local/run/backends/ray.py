@@ -25,9 +25,11 @@ from typing import Any
 
 from ...errors import ApigenError
 from ...model.files import file_sha256
+from ...model.local import LocalModel
+from ...tools import Library
 from ...types import Record
 from ..worker import Worker, WorkerSettings
-from .base import ExecutionBackend, Task
+from .base import Backend, ExecutionBackend, Task
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,22 @@ DEPTH = 2  # calls queued per worker: one running, one ready to start
 WINDOW = 4  # batches per worker that may be out before the oldest unwritten one is written
 CACHE_ENV = "APIGEN_RAY_MODEL_CACHE"
 PING_RETRIES = 60
+
+
+@dataclass(frozen=True)
+class RayCluster(Backend):
+    """A Ray cluster to run on: ``auto`` (the one ``ray start`` set up here), ``local`` (a private
+    one) or ``host:port``, with ``workers`` actors (default: one per node with a CPU). Each worker
+    loads the model from its file, at the same path on every node or, with ``ship_model``, sent
+    once through Ray's object store; a model loaded in the driver is not used."""
+
+    address: str = "auto"
+    workers: int | None = None
+    ship_model: bool = False
+
+    def start(self, settings: WorkerSettings, *, model: LocalModel | None,
+              library: Library | None) -> ExecutionBackend:
+        return RayBackend(self.address, settings, workers=self.workers, ship_model=self.ship_model)
 
 
 # --------------------------------------------------------------------------- the model

@@ -19,10 +19,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ...errors import ConfigError
-from ...review.labels import labels_path, read_labels
-from ...review.precision import ReviewFigures, review_figures
 from ...types import Record
 from ..files import RunFiles, read_own, read_records
+from ..review_figures import ReviewFigures, review_figures
+from ..review_log import labels_path, read_labels
 from ..stats import Rate, RunStats, compute_stats
 
 REPORT_NAME = "report.html"

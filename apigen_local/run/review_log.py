@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..errors import ConfigError
 from ..jsonl import BadLine, parse_line, split_lines
-from ..run.files import open_own, read_own, write_failure
+from .files import open_own, read_own, write_failure
 
 LABELS_NAME: Final = "labels.jsonl"
 

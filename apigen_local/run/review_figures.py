@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ..run.labels import Share
 from ..types import Record
-from .labels import LabelLog, labels_path, read_labels
+from .labels import Share
+from .review_log import LabelLog, labels_path, read_labels
 
 
 class ReviewFigures(BaseModel):
