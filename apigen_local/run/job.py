@@ -96,9 +96,9 @@ class Job(ABC):
         """The driver's checks on one batch, called in batch order (none by default)."""
         return records
 
+    @abstractmethod
     def executes(self, record: Record) -> bool:
-        """True for an admitted record that goes to the sandbox: it passed every earlier check."""
-        return record.passed_before_execution
+        """True for an admitted record that goes to a worker to be checked (it passed every earlier check)."""
 
     def finish(self, records: list[Record]) -> list[Record]:
         """The driver's last step on a checked batch, in batch order, before it is written (none by default)."""
