@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from apigen_local.generation.calls_first import build_pool, sample_calls
-from apigen_local.generation.sampling import ALL_STYLES, STYLE_PLANS, RequestSampler, load_seed_examples
+from apigen_local.generation.sampling import (
+    ALL_STYLES,
+    STYLE_PLANS,
+    RequestSampler,
+    closest_example,
+    load_seed_examples,
+)
 from apigen_local.generation.values import ValueDrawer, hints, typed_value
 from apigen_local.tools import load_library
 from apigen_local.types import FunctionCall
@@ -158,13 +164,40 @@ def test_two_arguments_of_one_call_do_not_share_a_value(seeds: ValueDrawer) -> N
         assert scales["from_scale"] != scales["to_scale"]
 
 
-def test_calls_first_shows_one_call_seed_rows_and_the_same_function_last() -> None:
+def test_calls_first_shows_one_call_seed_rows_and_each_call_its_closest_seed_row_last() -> None:
     library = load_library(EXAMPLES / "library.py")
     examples = load_seed_examples(EXAMPLES / "seed.jsonl")
     sampler = RequestSampler(library.tools, examples, seed=3, mode="calls_first", example_group=16)
+    closest_shown = 0
     for index in range(40):
         request = sampler.request(index)
-        assert all(example.call_count == 1 for example in request.examples)
         called = {call.name for call in request.calls}
-        same = [e for e in request.examples if e.functions & called]
-        assert same in ([], [request.examples[-1]])
+        for position, call in enumerate(request.calls):
+            part = request.part(position)
+            assert all(example.call_count == 1 for example in part.examples)
+            assert [c.model_dump() for c in part.calls] == [call.model_dump()]
+            same = [e for e in part.examples if e.functions & called]
+            assert same in ([], [part.examples[-1]])
+            if same:  # the seed row shown last calls this call's function and sets no argument it leaves out
+                shown = [c for c in json.loads(same[0].answers) if c["name"] == call.name]
+                assert shown and set(shown[0]["arguments"]) <= set(call.arguments)
+                closest_shown += 1
+    assert closest_shown >= 20
+
+
+def test_the_closest_seed_row_sets_the_most_arguments_of_the_call_and_none_it_leaves_out() -> None:
+    examples = load_seed_examples(EXAMPLES / "seed.jsonl")
+    single = [e for e in examples if e.call_count == 1]
+
+    def closest(name: str, **arguments: object) -> str | None:
+        found = closest_example(FunctionCall(name=name, arguments=arguments), single)
+        return found.query if found else None
+
+    assert closest("word_count", text="a b") == "Count the words in 'Offline datasets are verifiable by design.'"
+    assert closest("word_count", text="a b", unique=True).startswith("How many distinct words")
+    assert closest("compound_interest", principal=1, annual_rate=2, years=3).startswith("How much will $2,500")
+    assert closest("compound_interest", principal=1, annual_rate=2, years=3,
+                   compounds_per_year=4).startswith("If I invest $10,000")
+    # the one-call slug row sets a separator: a call that keeps the default is shown none
+    assert closest("slugify", title="My Title") is None
+    assert closest("slugify", title="My Title", separator="_") is not None

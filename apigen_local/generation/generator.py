@@ -84,6 +84,17 @@ def _query_of(text: str) -> str | None:
     return query.strip() if isinstance(query, str) and query.strip() else None
 
 
+#: what joins the requests written for the calls of one row
+JOINER = " Also, "
+
+
+def split_requests(query: str, count: int) -> list[str] | None:
+    """The ``count`` requests :func:`join_requests` joined into ``query``, in call order; ``None`` when
+    it does not split into exactly that many (a request that says "Also, " itself)."""
+    parts = query.split(JOINER)
+    return parts if len(parts) == count else None
+
+
 def join_requests(parts: Sequence[str]) -> str:
     """One request of several asks, from the request written for each: "Is 77 prime? Also, divide
     144 by 12." A later part loses the capital of its first word unless it is a name or "I"."""
@@ -96,7 +107,7 @@ def join_requests(parts: Sequence[str]) -> str:
             joined += "."
         if part.split(" ", 1)[0].lower() in _COMMON_OPENERS:
             part = part[0].lower() + part[1:]
-        joined += f" Also, {part}"
+        joined += f"{JOINER}{part}"
     return joined
 
 
@@ -167,9 +178,8 @@ class Generator:
         each of its calls (``(part, seed)`` pairs, part by part); any other row asks once."""
         if not request.calls:
             return [(request, request.sample_seed)]
-        return [(request.model_copy(update={"calls": [call], "min_calls": 1, "max_calls": 1}),
-                 (request.sample_seed + _PART_SEED * part + _CANDIDATE_SEED * candidate) % 2**31)
-                for part, call in enumerate(request.calls) for candidate in range(self.candidates)]
+        return [(request.part(part), (request.sample_seed + _PART_SEED * part + _CANDIDATE_SEED * candidate) % 2**31)
+                for part in range(len(request.calls)) for candidate in range(self.candidates)]
 
     def _finish(self, request: GenerationRequest, completions: Sequence[Completion]) -> Completion:
         """The row's completion: a calls-first row joins, call by call, the first candidate that

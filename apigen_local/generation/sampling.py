@@ -89,6 +89,8 @@ class GenerationRequest(BaseModel):
     min_calls: int
     max_calls: int
     calls: list[FunctionCall] = Field(default_factory=list)  # calls-first: the calls the request must ask for
+    # calls-first: per call, the seed row shown last when the model writes that call's request
+    closest: list[FewShotExample | None] = Field(default_factory=list)
     # generate --irrelevance: "derived", a row whose called functions leave the offered tools once
     # it passes; "written", a request the model writes for tools that cannot serve it
     irrelevance: IrrelevanceSource | None = None
@@ -97,6 +99,20 @@ class GenerationRequest(BaseModel):
     def writes_request_only(self) -> bool:
         """True when the model writes only the request: its calls are drawn (calls-first), or it has none."""
         return bool(self.calls) or self.irrelevance == "written"
+
+    def part(self, position: int) -> GenerationRequest:
+        """Calls-first: the request for the one call at ``position``, shown the seed row closest to it last."""
+        closest = self.closest[position] if position < len(self.closest) else None
+        return self.model_copy(update={"calls": [self.calls[position]], "min_calls": 1, "max_calls": 1,
+                                       "examples": self.examples + ([closest] if closest else []),
+                                       "closest": []})
+
+    @property
+    def shown_examples(self) -> list[FewShotExample]:
+        """Every few-shot example some prompt of this row shows, each once."""
+        shown = list(self.examples)
+        shown += [e for e in self.closest if e is not None and e not in shown]
+        return shown
 
     @property
     def sample_seed(self) -> int:
@@ -233,21 +249,21 @@ class RequestSampler:
         others = [e for e in order if not e.functions & offered_names] or order
         examples = others[:self.n_examples]
         calls: list[FunctionCall] = []
+        closest: list[FewShotExample | None] = []
         if self.mode == "calls_first" and irrelevance != "written":
             calls = sample_calls(_row_random(self.seed, index, "calls"), style, offered, self.pool,
                                  plan.min_calls, plan.max_calls)
-            # the calls are given, so nothing can be copied from a seed row that calls the same
-            # functions: it shows best how such calls are asked for, and it comes last, next to
-            # the task; the examples before it follow the group's order, so a batch shares them
-            # every request is written for one call (generator.py), so one-call seed rows show it
-            # best: a seed row of two asks teaches two asks ("Divide 580 by 12, and also 12 by 580")
+            # each call's request is written on its own (generator.py) and shown last, next to its
+            # task, the seed row that asks for a call most like it (closest_example); the examples
+            # before it call none of the row's functions and follow the group's order, so a batch
+            # shares them; one-call seed rows show a request for one call best (a seed row of two
+            # asks teaches two asks: "Divide 580 by 12, and also 12 by 580")
             called = {call.name for call in calls}
             single = [e for e in order if e.call_count == 1]
-            similar = [e for e in single if e.functions & called]
             generic = [e for e in single if not e.functions & called]
             generic += [e for e in order if e not in single and not e.functions & called]
-            last = similar[:1] if self.n_examples else []
-            examples = generic[:self.n_examples - len(last)] + last
+            closest = [closest_example(call, single) if self.n_examples else None for call in calls]
+            examples = generic[:max(self.n_examples - 1, 0)]
         return GenerationRequest(
             index=index,
             seed=self.seed,
@@ -257,8 +273,31 @@ class RequestSampler:
             min_calls=min_calls,
             max_calls=max_calls,
             calls=calls,
+            closest=closest,
             irrelevance=irrelevance,
         )
+
+
+def closest_example(call: FunctionCall, examples: Sequence[FewShotExample]) -> FewShotExample | None:
+    """The example whose call of ``call``'s function sets the most of ``call``'s arguments and none it
+    leaves out (a small model copies an option the example sets: "... that uses underscores" for a
+    call that keeps the default separator); the first of equals; ``None`` when no example fits."""
+    wanted = set(call.arguments)
+    best: tuple[int, FewShotExample] | None = None
+    for example in examples:
+        for shown in _calls_of(example):
+            keys = set(shown.get("arguments") or {}) if shown.get("name") == call.name else None
+            if keys is not None and keys <= wanted and (best is None or len(keys) > best[0]):
+                best = (len(keys), example)
+    return best[1] if best else None
+
+
+def _calls_of(example: FewShotExample) -> list[dict]:
+    try:
+        calls = json.loads(example.answers)
+    except json.JSONDecodeError:
+        return []
+    return [call for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
 
 
 def _row_random(seed: int, index: int, purpose: str) -> random.Random:

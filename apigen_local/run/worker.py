@@ -195,7 +195,7 @@ class Worker:
         record = Record(
             id=index, seed=request.seed, style="irrelevance" if request.irrelevance else request.style,
             tools=request.tools,
-            examples=[example.model_dump() for example in request.examples],
+            examples=[example.model_dump() for example in request.shown_examples],
             raw_output=completion.text, format_check=check, model_name=self.model.name,
             timings=_generation_timings(completion.seconds, completion),
             tokens={"prompt": completion.prompt_tokens, "generation": completion.completion_tokens},
