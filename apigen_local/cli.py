@@ -609,7 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--config", help="settings from a .toml, .yaml or .json file")
     generate.add_argument("--lenient", action="store_true", help="skip undescribable functions")
     _add_ray_options(generate)
-    generate.add_argument("--temperature", type=float, help="sampling temperature (default: 0.7)")
+    generate.add_argument("--temperature", type=float,
+                          help="sampling temperature (default: 0.3 calls-first, 0.7 query-first)")
     generate.add_argument("--batch-rows", type=int, help="rows per generate/execute batch (default: 16)")
     generate.add_argument("--no-grounding", action="store_true",
                           help="skip argument grounding (values must be stated in the query)")

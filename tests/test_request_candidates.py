@@ -110,6 +110,15 @@ def test_request_candidates_is_a_setting_of_the_run() -> None:
     assert config.mode == "calls_first" and config.identity()["request_candidates"] == 3
 
 
+def test_the_default_temperature_follows_the_mode_and_a_given_one_wins() -> None:
+    from apigen_local.run.config import build_config
+
+    assert build_config({"library": "x.py"}).temperature == 0.3  # calls-first: keep to the plain request
+    assert build_config({"library": "x.py", "mode": "query_first"}).temperature == 0.7
+    given = build_config({"library": "x.py", "temperature": 0.9})
+    assert given.temperature == 0.9 and given.identity()["temperature"] == 0.9
+
+
 def test_the_summary_names_styles_and_functions_the_model_could_not_write(capsys) -> None:
     from apigen_local.cli import _print_stats_summary
     from apigen_local.run.stats import Rate, RunStats
