@@ -15,6 +15,7 @@ from typing import Any
 from ..checks.dedup import Deduplicator
 from ..checks.grounding import check_grounding
 from ..checks.irrelevance import check_irrelevance
+from ..checks.part import check_parts
 from ..checks.request import check_request
 from ..generation.sampling import load_seed_examples
 from ..model.files import find_model
@@ -80,8 +81,9 @@ class GenerateJob(Job):
                 self.dedup.check(record.id, record.query)
 
     def admit(self, records: list[Record]) -> list[Record]:
-        """Deduplicate each format-checked row against the earlier ones, then ground it (an
-        irrelevance row is not grounded: its calls are dropped, so their values do not matter)."""
+        """Deduplicate each format-checked row against the earlier ones, then ground it, and a
+        calls-first row each call in its own request (checks/part.py); an irrelevance row is not
+        grounded: its calls are dropped, so their values do not matter."""
         for record in records:
             if record.style == "irrelevance":
                 record.stages = list(IRRELEVANCE_STAGES)
@@ -90,6 +92,9 @@ class GenerateJob(Job):
             record.dedup_check = self.dedup.check(record.id, record.query)
             if self.config.grounding and record.dedup_check.passed and record.style != "irrelevance":
                 record.grounding_check = check_grounding(record.query, record.answers, record.tools,
+                                                         string_bound=self.config.max_string_chars)
+                if record.grounding_check.passed and self.config.mode == "calls_first":
+                    record.grounding_check = check_parts(record.query, record.answers, record.tools,
                                                          string_bound=self.config.max_string_chars)
         return records
 

@@ -19,13 +19,14 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..checks.format import check_answers
 from ..checks.grounding import check_grounding
+from ..checks.part import check_parts
 from ..checks.semantic import SemanticChecker
 from ..errors import ConfigError
 from ..jsonl import BadLine, parse_line, split_lines
 from ..model.bounds import STRING_MAX_CHARS
 from ..types import STAGE_ORDER, CheckResult, FunctionCall, Stage, Tool
 from .calibration import cache_path
-from .files import read_records, write_atomic
+from .files import read_records, read_settings, write_atomic
 from .review_log import LABELS_NAME, read_labels
 
 LABELS_CACHE = "labels"
@@ -178,6 +179,8 @@ def reviewed_rows(labels_file: Path) -> list[LabelledRow]:
     """The rows a person labelled correct or wrong in ``apigen-local review``, with what their run
     recorded (their dedup and execution outcomes among it)."""
     log = read_labels(labels_file)
+    settings = labels_file.parent / "run.json"
+    mode = str(read_settings(settings).get("mode", "query_first")) if settings.is_file() else "query_first"
     rows = []
     for record in read_records(labels_file.parent / "records.jsonl"):
         label = log.current.get(record.id)
@@ -185,12 +188,20 @@ def reviewed_rows(labels_file: Path) -> list[LabelledRow]:
             continue
         execution = record.execution_check
         rows.append(LabelledRow(
-            row_id=f"{labels_file.parent.name}:{record.id}", style=record.style, tools=record.tools,
+            row_id=f"{labels_file.parent.name}:{record.id}", mode=mode, style=record.style, tools=record.tools,
             query=record.query, answers=record.answers,
             duplicate=record.dedup_check is not None and not record.dedup_check.passed,
             execution=None if execution is None else {"passed": execution.passed, "reason": execution.reason},
             label=label.label, error_class=label.error_class))
     return rows
+
+
+def _grounded(row: LabelledRow) -> CheckResult:
+    """Grounding as its run did it: a calls-first row's calls also each in its own request."""
+    outcome = check_grounding(row.query, row.answers, row.tools, string_bound=STRING_MAX_CHARS)
+    if outcome.passed and row.mode == "calls_first":
+        outcome = check_parts(row.query, row.answers, row.tools)
+    return outcome
 
 
 def stage_outcomes(row: LabelledRow, *, grounding: bool = True,
@@ -206,8 +217,7 @@ def stage_outcomes(row: LabelledRow, *, grounding: bool = True,
     steps: list[tuple[Stage, Any]] = [
         ("format", lambda: check_answers(row.query, [c.model_dump() for c in row.answers], row.tools)),
         ("dedup", lambda: dedup),
-        ("grounding", lambda: check_grounding(row.query, row.answers, row.tools,
-                                                             string_bound=STRING_MAX_CHARS) if grounding else None),
+        ("grounding", lambda: _grounded(row) if grounding else None),
         ("execution", lambda: execution),
         ("semantic", lambda: judge.judge(row.query, row.tools, row.answers, [], seed=0).check),
     ]
