@@ -254,11 +254,20 @@ def test_list_values_keep_the_query_grouping_and_count(query: str, arguments: di
     assert result.reason == reason
 
 
-@pytest.mark.parametrize(("value", "grounded"), [
-    (",", True), (" - ", True), ("_", True),  # separators pass on
-    ("}}]}, {", False),  # a real accepted row of the default model: JSON debris as a text argument
-    ("***", True), ("****", False),
+@pytest.mark.parametrize(("query", "value", "grounded"), [
+    ("Make a slug of 'My Title' with underscores.", "_", True),
+    ("Join the tags travel and food with ' | '.", " | ", True),
+    ("List them comma-separated: a, b.", ",", True),
+    ("Shorten 'Offline tools keep your data private' and end it with an ellipsis.", "...", True),
+    ("Encrypt '}}]}, {' please", "}}]}, {", True),
+    # an option the request never mentions is invented, even a short one (issue 38's rows)
+    ("Shorten 'Offline tools keep your data private' to 33 characters.", "-", False),
+    ("Shorten 'Offline tools keep your data private' to 33 characters.", "_", False),
+    ("How many weekdays are there from 2025-02-15 to 2025-03-16?", "-", False),  # a date's dash is not one
+    ("How many days are there in 1928?", "***", False),
+    ("Encrypt 'Meet me' with a shift of 3.", "}}]}, {", False),  # JSON debris as a text argument
+    ("How many days are there in 1928?", "", True),  # the empty string passes on
 ])
-def test_only_short_symbol_strings_pass_on_unstated(value: str, grounded: bool) -> None:
-    assert value_grounded(value, "How many days are there in 1928?") is grounded
-    assert value_grounded(value, f"Encrypt '{value}' please")
+def test_a_string_of_symbols_is_grounded_only_when_written_apart_or_named(query: str, value: str,
+                                                                          grounded: bool) -> None:
+    assert value_grounded(value, query) is grounded

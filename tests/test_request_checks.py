@@ -128,10 +128,25 @@ def test_a_request_with_bracketed_groups_is_not_code() -> None:
     "How to convert Celsius to Fahrenheit and Kelvin (180.0, 0.0, 0.0, 180.0, 180.0, 180.0, 180.0, 180.0",
     "Sort the list of names alphabetically by first name by first name by first name by first name",
     "How many dollars are there in a dollar amount of a dollar amount of a dollar amount of a dollar amount of a",
+    # a run of six words (a dev row of issue 38)
+    "Convert a temperature between Celsius, Fahrenheit, and Kelvin scales. 300, to Celsius, to Fahrenheit, to "
+    "Kelvin, to Celsius, to Fahrenheit, to Kelvin, to Celsius, to Fahrenheit, to Kelvin, to Celsius, to Fahrenheit, "
+    "to Kelvin, to Celsius",
 ])
 def test_a_query_a_model_wrote_while_looping_is_not_a_request(query: str) -> None:
     verdict = check_request(query)
     assert verdict.reason == NOT_A_REQUEST and "times in a row" in verdict.detail
+
+
+@pytest.mark.parametrize(("query", "is_request"), [
+    ("Is n 340 prime? Yes. Please provide a number.", False),
+    ("Is the number 340 a prime number? Yes, 340 is a prime number.", False),
+    ("Is 340 prime? No, it is even.", False),
+    ("Is 340 prime? No rush, tell me when you can.", True),
+    ("Is 340 prime? And is 341?", True),
+])
+def test_a_query_that_answers_its_own_question_is_not_a_request(query: str, is_request: bool) -> None:
+    assert check_request(query).passed is is_request
 
 
 @pytest.mark.parametrize("query", [

@@ -27,9 +27,11 @@ A deterministic check, no model. Rules (reason code ``ungrounded_argument``):
   (calls-first) hold allowed values the request may never mention (issue 38).
 - Passed on to the semantic stage, since the text alone cannot judge them: booleans and nulls,
   values equal to the parameter's ``default``, the numbers 0 and 1 (usually implied: "starts at
-  rest", "a file"), and strings of up to three characters with no letter or digit (separators
-  such as ``","`` or ``"_"``). A longer string of symbols must be stated
-  (``caesar_cipher(text="}}]}, {")`` is not a separator).
+  rest", "a file"), and the empty string.
+- Strings of symbols only (a separator, a marker): grounded when the query writes them apart from
+  other text (``'_'``, "joined with -") or names each symbol ("underscores", "a dash"). A drawn
+  ``ellipsis="-"`` for "Shorten '...' to 33 characters" is invented, and ``caesar_cipher(text="}}]},
+  {")`` is not a separator (issue 38).
 
 Two more rules catch values in the wrong place (measured on the labelled real rows of issue 29):
 
@@ -74,7 +76,6 @@ FRAGMENT_VALUE: Final = "fragment_value"
 REUSED_VALUE: Final = "reused_value"
 REGROUPED_VALUE: Final = "regrouped_value"
 _FLAG_WORDS = frozenset({"true", "false", "yes", "no", "none", "null"})  # flags written as text repeat freely
-_SEPARATOR_CHARS = 3  # longest string of symbols passed on unstated (a separator)
 _MAX_SHOWN = 80
 _QUERY_CACHE = 16  # queries whose parsed facts are kept (one row is checked at a time)
 
@@ -379,7 +380,7 @@ STATED_TIME: Final = "stated_time"
 STATED_DATE: Final = "stated_date"
 FROM_ENUM: Final = "enum"  # one of the parameter's allowed values
 FROM_DEFAULT: Final = "default"  # the parameter's default
-PASSED_ON: Final = "passed_on"  # booleans, nulls, 0 and 1, separators: left to the semantic stage
+PASSED_ON: Final = "passed_on"  # booleans, nulls, 0 and 1, "": left to the semantic stage
 
 
 class Evidence(NamedTuple):
@@ -522,6 +523,33 @@ def _described_rule(value: str | float, query: str, description: str) -> str | N
     return None
 
 
+#: the words a request names a symbol by (a plural "s" or "es" may follow)
+_SYMBOL_NAMES: dict[str, tuple[str, ...]] = {
+    "_": ("underscore",), "-": ("hyphen", "dash", "minus"), "\u2013": ("dash",), "\u2014": ("dash",),
+    " ": ("space", "blank"), "\n": ("newline", "new line", "line break"), "\t": ("tab",),
+    ",": ("comma",), ".": ("dot", "period", "full stop"), "/": ("slash",), "\\": ("backslash",),
+    "|": ("pipe", "vertical bar"), ":": ("colon",), ";": ("semicolon",), "+": ("plus",), "*": ("asterisk", "star"),
+    "#": ("hash", "pound sign"), "~": ("tilde",), "&": ("ampersand",), "=": ("equals sign", "equal sign"),
+    "…": ("ellipsis",), "'": ("apostrophe", "single quote"), '"': ("double quote",),
+}
+_SYMBOL_EDGE = r"\s'\"`()\[\]"
+
+
+def symbols_stated(value: str, query: str) -> bool:
+    """Whether ``query`` states ``value``, a string of symbols only: written apart from other text
+    (``'_'``, "joined with -", "use ' | '"), or each of its symbols named ("underscores", "a dash";
+    "..." as "an ellipsis")."""
+    symbols = value.strip() or value
+    if re.search(rf"(^|[{_SYMBOL_EDGE}]){re.escape(symbols)}($|[{_SYMBOL_EDGE},.;:?!])", query):
+        return True
+    text = query.casefold()
+    names = ("ellipsis", "three dots") if symbols in ("...", "…") else None
+    if names is not None:
+        return any(name in text for name in names)
+    return all(any(re.search(rf"\b{re.escape(name)}(e?s)?\b", text) for name in _SYMBOL_NAMES.get(symbol, ()))
+               for symbol in set(symbols))
+
+
 def _scalar_rule(value: Any, query: str) -> str | None:
     """The rule that grounds one scalar in ``query``, or ``None``."""
     if value is None or isinstance(value, bool):
@@ -532,10 +560,10 @@ def _scalar_rule(value: Any, query: str) -> str | None:
         return STATED_NUMBER if _same_number(float(value), query_numbers(query)) else None
     if not isinstance(value, str):
         return None
-    if not any(ch.isalnum() for ch in value):  # a separator passes on; other symbols must be stated
-        if len(value.strip()) <= _SEPARATOR_CHARS:
-            return PASSED_ON
-        return STATED if value.strip() in query else None
+    if not value:
+        return PASSED_ON
+    if not any(ch.isalnum() for ch in value):
+        return STATED if symbols_stated(value, query) else None
     if f" {singular(value)} " in _spaced_singular(query):
         return STATED
     clock = _TIME_RE.match(value.strip())

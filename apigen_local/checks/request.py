@@ -12,10 +12,11 @@ on the labelled real rows in ``benchmarks/labelled/real_*.jsonl``:
   like a description ("Finds the ...") is not a request, nor is code: a query written as a
   function call, or a sentence opening with a snake_case name. Fewer than three words or
   numbers, or a query ending in a word no sentence ends with ("of", "the", "and"), is a
-  fragment. A query that says a word, or a run of up to four words, four times in a row outside
+  fragment. A query that says a word, or a run of up to eight words, four times in a row outside
   quotes ("180.0, 180.0, 180.0, 180.0") was written by a model looping, and is not a request
-  either. The rules read English: a query in another language (mostly another script, or more
-  of another language's function words than of English's) passes unjudged, with "not judged"
+  either, nor is one that answers its own question ("Is 340 prime? Yes, 340 is prime."). The
+  rules read English: a query in another language (mostly another script, or more of another
+  language's function words than of English's) passes unjudged, with "not judged"
   in its detail.
 - ``repeated_call``: two calls with the same function and the same arguments, when the query
   does not ask for a repeat ("twice", "again", "two times").
@@ -96,7 +97,9 @@ _DANGLING = frozenset({"a", "an", "the", "of", "and", "or", "my", "your", "its",
 _QUOTED_RE = re.compile(r"(?<!\w)'[^']*'(?!\w)|\"[^\"]*\"|“[^”]*”")  # not the apostrophe of "what's"
 _TOKEN_RE = re.compile(r"[\w.]+")
 LOOP_TIMES = 4  # a word or a run of up to LOOP_WORDS words said this many times in a row is a model looping
-LOOP_WORDS = 4
+LOOP_WORDS = 8
+#: a question the query answers itself: "Is 340 prime? Yes, 340 is a prime number."
+_ANSWERED_RE = re.compile(r"\?\s*(yes|no)\s*[,.!]", re.IGNORECASE)
 _IDENTIFIER_RE = re.compile(r"^\W*[A-Za-z]\w*_\w*")  # a sentence opening with a snake_case name
 _REPEAT_WORDS_RE = re.compile(r"\b(twice|again|two times|three times|both times|repeat)\b", re.IGNORECASE)
 
@@ -188,6 +191,8 @@ def check_request(query: str, tools: Sequence[Tool] = ()) -> CheckResult:
     if repeated is not None:
         return CheckResult.fail(NOT_A_REQUEST, f"the query says {repeated!r} {LOOP_TIMES} times in a row, as a "
                                                "model repeating itself does.")
+    if _ANSWERED_RE.search(query):
+        return CheckResult.fail(NOT_A_REQUEST, "the query answers its own question, as a statement of an answer does.")
     if is_request(query, tools):
         return CheckResult.ok()
     if not_english(query):
