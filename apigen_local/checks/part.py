@@ -54,3 +54,12 @@ def check_parts(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool]
             return CheckResult.fail(PART_NOT_STATED, f"call {number} ({call.name}) is not stated by its own "
                                     f"request '{part}': {outcome.reason}: {outcome.detail}")
     return CheckResult.ok()
+
+
+def ground_row(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool], *, calls_first: bool,
+               string_bound: int = STRING_MAX_CHARS) -> CheckResult:
+    """Grounding as a run does it: the whole row, then a calls-first row each call in its own request."""
+    outcome = check_grounding(query, calls, tools, string_bound=string_bound)
+    if outcome.passed and calls_first:
+        outcome = check_parts(query, calls, tools, string_bound=string_bound)
+    return outcome

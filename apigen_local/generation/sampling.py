@@ -56,23 +56,28 @@ class FewShotExample(BaseModel):
     answers: str
     tools: str = "[]"
 
-    @property
-    def call_count(self) -> int:
-        """How many calls its answer makes (0 when unreadable)."""
+    def _answer_list(self) -> list:
+        """Its answer read as a JSON list (``[]`` when unreadable or not a list)."""
         try:
             calls = json.loads(self.answers)
         except json.JSONDecodeError:
-            return 0
-        return len(calls) if isinstance(calls, list) else 0
+            return []
+        return calls if isinstance(calls, list) else []
+
+    @property
+    def call_count(self) -> int:
+        """How many calls its answer makes (0 when unreadable)."""
+        return len(self._answer_list())
+
+    @property
+    def calls(self) -> list[dict]:
+        """The calls its answer makes, as JSON objects."""
+        return [call for call in self._answer_list() if isinstance(call, dict)]
 
     @property
     def functions(self) -> set[str]:
         """Names of the functions its answer calls."""
-        try:
-            calls = json.loads(self.answers)
-        except json.JSONDecodeError:
-            return set()
-        return {call.get("name") for call in calls if isinstance(call, dict)} if isinstance(calls, list) else set()
+        return {call.get("name") for call in self.calls}
 
 
 IrrelevanceSource = Literal["derived", "written"]
@@ -285,19 +290,11 @@ def closest_example(call: FunctionCall, examples: Sequence[FewShotExample]) -> F
     wanted = set(call.arguments)
     best: tuple[int, FewShotExample] | None = None
     for example in examples:
-        for shown in _calls_of(example):
+        for shown in example.calls:
             keys = set(shown.get("arguments") or {}) if shown.get("name") == call.name else None
             if keys is not None and keys <= wanted and (best is None or len(keys) > best[0]):
                 best = (len(keys), example)
     return best[1] if best else None
-
-
-def _calls_of(example: FewShotExample) -> list[dict]:
-    try:
-        calls = json.loads(example.answers)
-    except json.JSONDecodeError:
-        return []
-    return [call for call in calls if isinstance(call, dict)] if isinstance(calls, list) else []
 
 
 def _row_random(seed: int, index: int, purpose: str) -> random.Random:

@@ -82,7 +82,7 @@ class GenerationConfig(BaseModel):
     @classmethod
     def _temperature_of_mode(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("temperature") is None:
-            mode = data.get("mode", "calls_first")
+            mode = data.get("mode", cls.model_fields["mode"].default)
             data = {**data, "temperature": DEFAULT_TEMPERATURE.get(mode, DEFAULT_TEMPERATURE["query_first"])}
         return data
 

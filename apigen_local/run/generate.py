@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..checks.dedup import Deduplicator
-from ..checks.grounding import check_grounding
 from ..checks.irrelevance import check_irrelevance
-from ..checks.part import check_parts
+from ..checks.part import ground_row
 from ..checks.request import check_request
 from ..generation.sampling import load_seed_examples
 from ..model.files import find_model
@@ -91,11 +90,9 @@ class GenerateJob(Job):
                 continue
             record.dedup_check = self.dedup.check(record.id, record.query)
             if self.config.grounding and record.dedup_check.passed and record.style != "irrelevance":
-                record.grounding_check = check_grounding(record.query, record.answers, record.tools,
-                                                         string_bound=self.config.max_string_chars)
-                if record.grounding_check.passed and self.config.mode == "calls_first":
-                    record.grounding_check = check_parts(record.query, record.answers, record.tools,
-                                                         string_bound=self.config.max_string_chars)
+                record.grounding_check = ground_row(record.query, record.answers, record.tools,
+                                                    calls_first=self.config.mode == "calls_first",
+                                                    string_bound=self.config.max_string_chars)
         return records
 
 

@@ -18,12 +18,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from ..checks.format import check_answers
-from ..checks.grounding import check_grounding
-from ..checks.part import check_parts
+from ..checks.part import ground_row
 from ..checks.semantic import SemanticChecker
 from ..errors import ConfigError
 from ..jsonl import BadLine, parse_line, split_lines
-from ..model.bounds import STRING_MAX_CHARS
 from ..types import STAGE_ORDER, CheckResult, FunctionCall, Stage, Tool
 from .calibration import cache_path
 from .files import read_records, read_settings, write_atomic
@@ -196,14 +194,6 @@ def reviewed_rows(labels_file: Path) -> list[LabelledRow]:
     return rows
 
 
-def _grounded(row: LabelledRow) -> CheckResult:
-    """Grounding as its run did it: a calls-first row's calls also each in its own request."""
-    outcome = check_grounding(row.query, row.answers, row.tools, string_bound=STRING_MAX_CHARS)
-    if outcome.passed and row.mode == "calls_first":
-        outcome = check_parts(row.query, row.answers, row.tools)
-    return outcome
-
-
 def stage_outcomes(row: LabelledRow, *, grounding: bool = True,
                    judge: SemanticChecker | None = None) -> list[tuple[Stage, CheckResult]]:
     """Each stage's outcome on ``row`` up to its first rejection (the checks re-run, see the module).
@@ -217,7 +207,8 @@ def stage_outcomes(row: LabelledRow, *, grounding: bool = True,
     steps: list[tuple[Stage, Any]] = [
         ("format", lambda: check_answers(row.query, [c.model_dump() for c in row.answers], row.tools)),
         ("dedup", lambda: dedup),
-        ("grounding", lambda: _grounded(row) if grounding else None),
+        ("grounding", lambda: ground_row(row.query, row.answers, row.tools,
+                                         calls_first=row.mode == "calls_first") if grounding else None),
         ("execution", lambda: execution),
         ("semantic", lambda: judge.judge(row.query, row.tools, row.answers, [], seed=0).check),
     ]
