@@ -599,8 +599,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="calls-first (default): calls that make sense are drawn and run first, the model "
                                "writes only the request; query-first: the model writes request and calls")
     generate.add_argument("--request-candidates", type=int, metavar="N",
-                          help="calls-first: requests the model writes for each drawn call; the first that states "
-                               "its call is kept (default: 1; 2 doubled the time on the default model for little gain)")
+                          help="calls-first: the most requests the model writes for each drawn call; another is "
+                               "written only while none states its call (default: 3)")
     generate.add_argument("--max-string-chars", type=int,
                           help="longest string argument the model may write (default: 48; a value cut there "
                                "is rejected)")

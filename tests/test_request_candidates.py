@@ -20,31 +20,36 @@ DIVIDE = Tool(name="getdivision", description="Divides two integers.", parameter
 
 
 class ScriptedModel:
-    """Answers each prompt with the request its seed picks: a vague one for the first candidate of
-    every call, a right one for the others."""
+    """Answers a call's prompt with a vague request its first ``vague`` times (per call), then with
+    a right one; counts the prompts."""
 
     name = "scripted"
 
-    def __init__(self) -> None:
+    def __init__(self, vague: dict[int, int] | None = None) -> None:
+        self.vague = vague if vague is not None else {}
+        self.seen: dict[int, int] = {}
         self.prompts = 0
 
-    def _text(self, messages: Sequence[dict[str, str]], seed: int, first_seeds: set[int]) -> str:
+    def _text(self, messages: Sequence[dict[str, str]]) -> str:
+        self.prompts += 1
         calls = json.loads(messages[-1]["content"].split("Calls:\n", 1)[1].split("\n", 1)[0])
         args = calls[0]["arguments"]
-        query = "Divide some numbers." if seed in first_seeds else f"Divide {args['dividend']} by {args['divisor']}."
-        return json.dumps({"query": query})
+        self.seen[args["dividend"]] = self.seen.get(args["dividend"], 0) + 1
+        if self.seen[args["dividend"]] <= self.vague.get(args["dividend"], 1):
+            return json.dumps({"query": "Divide some numbers."})
+        return json.dumps({"query": f"Divide {args['dividend']} by {args['divisor']}."})
 
     def complete_json_many(self, items: Sequence[tuple[Any, Any]], *, seeds: Sequence[int], on_done=None,
                            **_: Any) -> list[Completion]:
-        firsts = {seeds[i] for i in range(0, len(seeds), 2)}  # candidates come in pairs, part by part
         out = []
-        for i, ((messages, _schema), seed) in enumerate(zip(items, seeds, strict=True)):
-            self.prompts += 1
-            out.append(Completion(text=self._text(messages, seed, firsts), prompt_tokens=10, completion_tokens=5,
-                                  seconds=0.1))
+        for i, (messages, _schema) in enumerate(items):
+            out.append(Completion(text=self._text(messages), prompt_tokens=10, completion_tokens=5, seconds=0.1))
             if on_done is not None:
-                on_done(i)
+                on_done(i, out[-1].text)
         return out
+
+    def complete_json(self, messages: Any, _schema: Any, **_: Any) -> Completion:
+        return Completion(text=self._text(messages), prompt_tokens=10, completion_tokens=5, seconds=0.1)
 
 
 def _request(calls: list[FunctionCall]) -> GenerationRequest:
@@ -66,11 +71,40 @@ def test_the_first_candidate_that_states_its_call_is_kept_and_the_parts_are_join
     assert completion.prompt_tokens == 40
 
 
-def test_without_a_chooser_the_first_candidate_is_kept() -> None:
+def test_a_call_gets_another_request_only_while_none_states_it() -> None:
+    calls = [FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12}),
+             FunctionCall(name="getdivision", arguments={"dividend": 365, "divisor": 7})]
+    model = ScriptedModel(vague={144: 0, 365: 2})  # the first call is stated at once, the second at its third try
+    done: list[int] = []
+    generator = Generator(model, candidates=3, choose=states_call)  # type: ignore[arg-type]
+    completion = generator.generate_many([_request(calls), _request(calls[:1])], on_done=done.append)[0]
+    assert json.loads(completion.text)["pairs"][0]["query"] == "Divide 144 by 12. Also, divide 365 by 7."
+    assert model.prompts == 5 and sorted(done) == [0, 1] and len(done) == 2
+
+
+def test_a_call_no_request_states_keeps_its_first_after_the_limit() -> None:
     calls = [FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12})]
-    generator = Generator(ScriptedModel(), candidates=2)  # type: ignore[arg-type]
+    model = ScriptedModel(vague={144: 9})
+    generator = Generator(model, candidates=3, choose=states_call)  # type: ignore[arg-type]
     pair = json.loads(generator.generate_many([_request(calls)])[0].text)["pairs"][0]
-    assert pair["query"] == "Divide some numbers."
+    assert pair["query"] == "Divide some numbers." and model.prompts == 3
+
+
+def test_one_at_a_time_writes_what_the_batch_writes() -> None:
+    calls = [FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12}),
+             FunctionCall(name="getdivision", arguments={"dividend": 365, "divisor": 7})]
+    batched, alone = ScriptedModel(vague={144: 0, 365: 1}), ScriptedModel(vague={144: 0, 365: 1})
+    many = Generator(batched, candidates=2, choose=states_call).generate_many([_request(calls)])[0]  # type: ignore[arg-type]
+    one = Generator(alone, candidates=2, choose=states_call).generate(_request(calls))  # type: ignore[arg-type]
+    assert many.text == one.text and batched.prompts == alone.prompts == 3
+
+
+def test_without_a_chooser_one_request_is_written_per_call() -> None:
+    calls = [FunctionCall(name="getdivision", arguments={"dividend": 144, "divisor": 12})]
+    model = ScriptedModel()
+    generator = Generator(model, candidates=2)  # type: ignore[arg-type]
+    pair = json.loads(generator.generate_many([_request(calls)])[0].text)["pairs"][0]
+    assert pair["query"] == "Divide some numbers." and model.prompts == 1
 
 
 def test_states_call_wants_every_value_of_the_call_and_a_request() -> None:
@@ -104,10 +138,11 @@ def test_request_candidates_is_a_setting_of_the_run() -> None:
     from apigen_local.cli import build_parser
     from apigen_local.run.config import build_config
 
-    args = build_parser().parse_args(["generate", "--library", "x.py", "--request-candidates", "3"])
-    assert args.request_candidates == 3
-    config = build_config({"library": "x.py", "request_candidates": 3})
-    assert config.mode == "calls_first" and config.identity()["request_candidates"] == 3
+    args = build_parser().parse_args(["generate", "--library", "x.py", "--request-candidates", "1"])
+    assert args.request_candidates == 1
+    config = build_config({"library": "x.py", "request_candidates": 1})
+    assert config.mode == "calls_first" and config.identity()["request_candidates"] == 1
+    assert build_config({"library": "x.py"}).request_candidates == 3  # up to three requests per drawn call
 
 
 def test_the_default_temperature_follows_the_mode_and_a_given_one_wins() -> None:

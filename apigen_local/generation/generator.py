@@ -64,7 +64,7 @@ def request_schema(bounds: SchemaBounds) -> dict[str, Any]:
     """Calls-first: the ``{"query": ...}`` schema of the request the model writes for given calls."""
     return {
         "type": "object",
-        "properties": {"query": {"type": "string", "minLength": 8, "maxLength": bounds.query_max_chars}},
+        "properties": {"query": {"type": "string", "minLength": 8, "maxLength": bounds.request_max_chars}},
         "required": ["query"],
         "additionalProperties": False,
     }
@@ -141,10 +141,10 @@ class Generator:
     def __init__(self, model: LocalModel, *, max_tokens: int | None = None, temperature: float = 0.7,
                  bounds: SchemaBounds | None = None, answers_first: bool = False, candidates: int = 1,
                  choose: ChooseRequest | None = None) -> None:
-        """``candidates``: requests written for each drawn call of a calls-first row; ``choose``
-        picks among them (the first it accepts; without it, or when it accepts none, the first)."""
+        """``candidates``: the most requests written for each drawn call of a calls-first row; the
+        next is written only while ``choose`` accepts none of them (without ``choose``, one)."""
         self.model = model
-        self.candidates = max(1, candidates)
+        self.candidates = max(1, candidates) if choose is not None else 1
         self.choose = choose
         self.answers_first = answers_first
         self.max_tokens = max_tokens
@@ -173,64 +173,112 @@ class Generator:
         :meth:`LocalModel.prepare`)."""
         self.model.prepare(self.schema(request) for request in requests)
 
-    def _items(self, request: GenerationRequest) -> list[tuple[GenerationRequest, int]]:
-        """What the model writes for ``request``: a calls-first row asks ``candidates`` requests for
-        each of its calls (``(part, seed)`` pairs, part by part); any other row asks once."""
-        if not request.calls:
-            return [(request, request.sample_seed)]
-        return [(request.part(part), (request.sample_seed + _PART_SEED * part + _CANDIDATE_SEED * candidate) % 2**31)
-                for part in range(len(request.calls)) for candidate in range(self.candidates)]
-
-    def _finish(self, request: GenerationRequest, completions: Sequence[Completion]) -> Completion:
-        """The row's completion: a calls-first row joins, call by call, the first candidate that
-        ``choose`` accepts (else the first candidate), in the query-first output form."""
-        if not request.calls:
-            return as_generation(request, completions[0]) if request.writes_request_only else completions[0]
-        queries: list[str] = []
-        for part, call in enumerate(request.calls):
-            candidates = completions[part * self.candidates:(part + 1) * self.candidates]
-            texts = [_query_of(c.text) for c in candidates]
-            chosen = next((t for t in texts if t is not None and self.choose is not None
-                           and self.choose(t, call, request.tools)), None)
-            first = next((t for t in texts if t is not None), None)
-            if chosen is None and first is None:  # nothing readable: the format check says why
-                return as_generation(request, candidates[0])
-            queries.append(chosen if chosen is not None else first)  # type: ignore[arg-type]
-        text = json.dumps({"query": join_requests(queries)}, ensure_ascii=False)
-        merged = completions[0].model_copy(update={
-            "text": text, "prompt_tokens": sum(c.prompt_tokens for c in completions),
-            "completion_tokens": sum(c.completion_tokens for c in completions),
-            "seconds": sum(c.seconds for c in completions)})
-        return as_generation(request, merged)
-
     def generate_many(self, requests: Sequence[GenerationRequest], *, batch: int = 8,
                       on_done: Callable[[int], None] | None = None) -> list[Completion]:
         """One constrained completion per request, ``batch`` decoded at once (see
         :meth:`LocalModel.complete_json_many`); in order. The format checker validates each.
-        ``on_done(i)`` is called as request ``i`` finishes."""
-        plans = [self._items(r) for r in requests]
-        owners = [i for i, plan in enumerate(plans) for _ in plan]
-        left = [len(plan) for plan in plans]
+        A calls-first row is written in rounds: each round writes the next candidate request of
+        every call whose requests so far ``choose`` accepted none of. ``on_done(i)`` is called as
+        request ``i`` is settled."""
+        drafts = [_Draft(request, self.candidates, self.choose) for request in requests]
+        waiting = [(draft, part) for draft in drafts for part in range(draft.parts)]
+        while waiting:
+            items = [(draft, part, draft.start(part)) for draft, part in waiting]
 
-        def item_done(item: int) -> None:
-            left[owners[item]] -= 1
-            if on_done is not None and left[owners[item]] == 0:
-                on_done(owners[item])
+            def item_done(item: int, text: str, items: list[tuple[_Draft, int, int]] = items) -> None:
+                draft, part, candidate = items[item]
+                draft.judge(part, candidate, text)
+                if on_done is not None and draft.settled:
+                    on_done(drafts.index(draft))
 
-        completions = self.model.complete_json_many(
-            [(self.messages(part), self.schema(part)) for plan in plans for part, _ in plan],
-            max_tokens=self.max_tokens, temperature=self.temperature,
-            seeds=[seed for plan in plans for _, seed in plan], batch=batch, on_done=item_done,
-        )
-        finished, start = [], 0
-        for request, plan in zip(requests, plans, strict=True):
-            finished.append(self._finish(request, completions[start:start + len(plan)]))
-            start += len(plan)
-        return finished
+            completions = self.model.complete_json_many(
+                [(self.messages(draft.item(part)), self.schema(draft.item(part))) for draft, part, _ in items],
+                max_tokens=self.max_tokens, temperature=self.temperature,
+                seeds=[draft.seed(part, candidate) for draft, part, candidate in items], batch=batch,
+                on_done=item_done)
+            for (draft, part, _), completion in zip(items, completions, strict=True):
+                draft.written[part].append(completion)
+            waiting = [(draft, part) for draft in drafts for part in draft.open_parts()]
+        return [draft.finish() for draft in drafts]
 
     def generate(self, request: GenerationRequest) -> Completion:
         """One constrained completion for ``request`` (a calls-first row: its candidates, one at a time)."""
-        completions = [self.model.complete_json(self.messages(part), self.schema(part), max_tokens=self.max_tokens,
-                                                temperature=self.temperature, seed=seed)
-                       for part, seed in self._items(request)]
-        return self._finish(request, completions)
+        draft = _Draft(request, self.candidates, self.choose)
+        while parts := draft.open_parts():
+            for part in parts:
+                candidate, item = draft.start(part), draft.item(part)
+                completion = self.model.complete_json(self.messages(item), self.schema(item),
+                                                      max_tokens=self.max_tokens, temperature=self.temperature,
+                                                      seed=draft.seed(part, candidate))
+                draft.judge(part, candidate, completion.text)
+                draft.written[part].append(completion)
+        return draft.finish()
+
+
+class _Draft:
+    """What the model has written so far for one request: for a calls-first row, the candidate
+    requests of each drawn call and the first that ``choose`` accepted; else its one completion."""
+
+    def __init__(self, request: GenerationRequest, candidates: int, choose: ChooseRequest | None) -> None:
+        self.request = request
+        self.parts = max(1, len(request.calls))
+        self.limit = candidates if request.calls else 1
+        self.choose = choose if request.calls else None
+        self.written: list[list[Completion]] = [[] for _ in range(self.parts)]
+        self.started = [0] * self.parts
+        self.finished = [0] * self.parts
+        self.kept: list[int | None] = [None] * self.parts
+
+    def item(self, part: int) -> GenerationRequest:
+        """What the model is asked for ``part``: the row itself, or one drawn call's request."""
+        return self.request.part(part) if self.request.calls else self.request
+
+    def seed(self, part: int, candidate: int) -> int:
+        """The sampling seed of ``candidate`` of ``part``: fixed by the row, so a rerun writes the same."""
+        if not self.request.calls:
+            return self.request.sample_seed
+        return (self.request.sample_seed + _PART_SEED * part + _CANDIDATE_SEED * candidate) % 2**31
+
+    def start(self, part: int) -> int:
+        """Count one more candidate of ``part`` as asked for, and return its number."""
+        self.started[part] += 1
+        return self.started[part] - 1
+
+    def judge(self, part: int, candidate: int, text: str) -> None:
+        """Note that ``candidate`` of ``part`` is written, and keep it if ``choose`` accepts it first."""
+        self.finished[part] += 1
+        if self.choose is None or self.kept[part] is not None:
+            return
+        query = _query_of(text)
+        if query is not None and self.choose(query, self.request.calls[part], self.request.tools):
+            self.kept[part] = candidate
+
+    def open_parts(self) -> list[int]:
+        """The parts that need another candidate: none accepted, and fewer than the limit written."""
+        return [part for part in range(self.parts) if self.kept[part] is None and self.started[part] < self.limit]
+
+    @property
+    def settled(self) -> bool:
+        """Whether nothing more will be written for this request."""
+        return self.started == self.finished and not self.open_parts()
+
+    def finish(self) -> Completion:
+        """The row's completion: a calls-first row joins, call by call, its kept candidate (else its
+        first readable one), in the query-first output form."""
+        if not self.request.calls:
+            only = self.written[0][0]
+            return as_generation(self.request, only) if self.request.writes_request_only else only
+        queries: list[str] = []
+        for part in range(self.parts):
+            texts = [_query_of(c.text) for c in self.written[part]]
+            kept = self.kept[part]
+            query = texts[kept] if kept is not None else next((t for t in texts if t is not None), None)
+            if query is None:  # nothing readable: the format check says why
+                return as_generation(self.request, self.written[part][0])
+            queries.append(query)
+        every = [c for written in self.written for c in written]
+        text = json.dumps({"query": join_requests(queries)}, ensure_ascii=False)
+        merged = every[0].model_copy(update={
+            "text": text, "prompt_tokens": sum(c.prompt_tokens for c in every),
+            "completion_tokens": sum(c.completion_tokens for c in every), "seconds": sum(c.seconds for c in every)})
+        return as_generation(self.request, merged)

@@ -345,11 +345,11 @@ class LocalModel:
         temperature: float = 0.7,
         seeds: Sequence[int] | None = None,
         batch: int = 8,
-        on_done: Callable[[int], None] | None = None,
+        on_done: Callable[[int, str], None] | None = None,
     ) -> list[Completion]:
         """:meth:`complete_json` for many ``(messages, schema)`` at once, ``batch`` sequences per
         llama.cpp decode (see :class:`~apigen_local.model.engine.BatchEngine`); results in order.
-        ``on_done(i)`` is called as each item finishes, in the order they finish.
+        ``on_done(i, text)`` is called as item ``i`` finishes with ``text``, in the order they finish.
 
         Sampling runs in numpy with one random generator per request (``seeds[i]``), so at a
         temperature above 0 the text differs from :meth:`complete_json`'s for the same seed; at
@@ -377,7 +377,7 @@ class LocalModel:
             engine = self._engine = BatchEngine(self.llama, n_seq=batch, n_ctx_seq=cells, keep=self._keep,
                                                 n_threads=self.n_threads, kv_keys=self.kv_keys)
         results = engine.run(requests, width=batch,
-                             on_done=None if on_done is None else lambda index, _result: on_done(index))
+                             on_done=None if on_done is None else lambda index, result: on_done(index, result.text))
         core_wait = clock.share()
         return [Completion(text=r.text, prompt_tokens=r.prompt_tokens, completion_tokens=len(r.tokens),
                            seconds=prepared + r.seconds, cached_tokens=r.cached_tokens, core_wait=core_wait)
