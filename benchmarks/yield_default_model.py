@@ -42,11 +42,13 @@ class Variant(NamedTuple):
     judge: str  # the semantic design
     temperature: float | None  # None: the mode's default
     labels: str  # the labelled rows this variant wrote, in benchmarks/labelled/
+    tries: int = 1  # calls-first: the most requests written for each drawn call (--request-candidates)
 
 
 VARIANTS = (Variant("query-first", "query_first", "coverage", None, "real_holdout.jsonl"),
             Variant("calls-first at 0.7", "calls_first", "coverage", 0.7, "yield_holdout.jsonl"),
-            Variant("calls-first", "calls_first", "coverage", None, "yield_holdout_2.jsonl"),
+            Variant("calls-first one try", "calls_first", "coverage", None, "yield_holdout_2.jsonl"),
+            Variant("calls-first", "calls_first", "coverage", None, "yield_holdout_3.jsonl", tries=3),
             Variant("calls-first + round trip", "calls_first", "round_trip", None, "yield_holdout_2.jsonl"))
 SEED_FILES = {"library": "seed.jsonl", "planner_library": "planner_seed.jsonl"}
 
@@ -58,7 +60,7 @@ def run_once(library: str, variant: Variant, rows: int, seed: int, out: Path) ->
     started = time.perf_counter()
     generate_dataset(REPO / "examples" / f"{library}.py", n_rows=rows, out_dir=out, seed=seed, mode=variant.mode,
                      seed_file=str(REPO / "examples" / SEED_FILES[library]), judge=variant.judge,
-                     temperature=variant.temperature)
+                     temperature=variant.temperature, request_candidates=variant.tries)
     wall = time.perf_counter() - started
     stats = json.loads((out / "stats.json").read_text())
     return {"library": library, "mode": variant.mode, "seed": seed, "rows": stats["rows"], "wall": wall,

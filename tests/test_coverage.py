@@ -59,6 +59,24 @@ def test_mentions_read_percentages_fractions_and_scales() -> None:
         ("Weather in Oslo tomorrow? today is 2023.10.1", [call("weather", city="Oslo", date="2023-10-02")], True),
         ("Alameda on the upcoming Wednesday, today is Monday April 25th 2023?",
          [call("weather", city="Alameda", date="2023-04-27")], True),
+        # a list of strings is the whole enumeration around it: "and X" after its last item is left out
+        ("Sort Alan Turing, Ada Lovelace, and Grace Hopper.", [call("sort", names=["Alan Turing", "Ada Lovelace"])],
+         False),
+        ("Sort Alan Turing, Ada Lovelace, and Grace Hopper.",
+         [call("sort", names=["Alan Turing", "Ada Lovelace", "Grace Hopper"])], True),
+        ("Merge the tags travel, Food and budget with food.",
+         [call("merge", first=["travel", "Food"], second=["food"])], False),
+        # ", X" with X an item the list holds once is an item stated twice; another X may be another argument
+        ("Sort Amy Lee, Bob Ray, Amy Lee.", [call("sort", names=["Amy Lee", "Bob Ray"])], False),
+        ("Sort Bob Ray, Amy Lee, descending.", [call("sort", names=["Bob Ray", "Amy Lee"], descending=True)], True),
+        # two lists of one call are two enumerations; X of another shape is another argument
+        ("Merge the tags travel, Food and photos.", [call("merge", first=["travel", "Food"], second=["photos"])],
+         False),
+        ("Merge the tags travel and Food with photos.", [call("merge", first=["travel", "Food"], second=["photos"])],
+         True),
+        ("Merge the tags travel, Food, photos.", [call("merge", first=["travel", "Food"], second=["photos"])], False),
+        ("Pack for 3 nights with hiking, and 6 nights somewhere mild.", [call("pack", nights=3, activities=["hiking"]),
+                                                                        call("pack", nights=6)], True),
     ],
 )
 def test_coverage(query: str, calls: list[FunctionCall], covered: bool) -> None:

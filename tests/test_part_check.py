@@ -84,3 +84,46 @@ def test_a_generate_run_grounds_each_call_in_its_own_request_in_calls_first_mode
         assert all(check.reason == PART_NOT_STATED for check in grounded)
     else:
         assert all(check.passed for check in grounded)
+
+
+PLANNER = load_library(Path(EXAMPLE_LIBRARY).with_name("planner_library.py")).by_name
+
+
+@pytest.mark.parametrize(("query", "call", "reason"), [
+    # flag: an optional boolean set away from its default is named by a word of its own
+    ("Merge the tags travel and Food with photos.",
+     FunctionCall(name="merge_tags", arguments={"first": ["travel", "Food"], "second": ["photos"], "lowercase": False}),
+     "ungrounded_argument"),
+    ("Merge the tags travel and Food with photos, keeping their case.",
+     FunctionCall(name="merge_tags", arguments={"first": ["travel", "Food"], "second": ["photos"], "lowercase": False}),
+     None),
+    ("Sort Ada Lovelace and Alan Turing.",
+     FunctionCall(name="sort_names", arguments={"names": ["Ada Lovelace", "Alan Turing"], "descending": True}),
+     "ungrounded_argument"),
+    ("Sort Ada Lovelace and Alan Turing, descending.",
+     FunctionCall(name="sort_names", arguments={"names": ["Ada Lovelace", "Alan Turing"], "descending": True}), None),
+    # choice: the one allowed value a request names is the one the call passes
+    ("Sort Ada Lovelace and Alan Turing by first name.",
+     FunctionCall(name="sort_names", arguments={"names": ["Ada Lovelace", "Alan Turing"]}), "unused_query_value"),
+    ("Sort Ada Lovelace and Alan Turing by first name.",
+     FunctionCall(name="sort_names", arguments={"names": ["Ada Lovelace", "Alan Turing"], "by": "first"}), None),
+    ("Sort Ada Lovelace and Alan Turing by first or last name.",  # two named: the description echoed
+     FunctionCall(name="sort_names", arguments={"names": ["Ada Lovelace", "Alan Turing"]}), None),
+])
+def test_a_drawn_option_is_asked_for_and_an_asked_option_is_drawn(query: str, call: FunctionCall,
+                                                                  reason: str | None) -> None:
+    assert check_parts(query, [call], [PLANNER[call.name]]).reason == reason
+
+
+@pytest.mark.parametrize(("query", "call", "reason"), [
+    ("How many ways can you divide 220 by 10?",
+     FunctionCall(name="getdivision", arguments={"dividend": 220, "divisor": 10}), "wrong_function"),
+    ("In how many different ways can 3 of the 10 runners finish first, second and third?",
+     FunctionCall(name="permutation_count", arguments={"n": 10, "k": 3}), None),
+    ("Divide 220 by 10, " + "please do it, " * 20, FunctionCall(name="getdivision", arguments={"dividend": 220,
+                                                                                           "divisor": 10}),
+     "not_a_request"),
+])
+def test_how_many_ways_needs_arrangements_and_a_request_cut_at_its_bound_is_not_one(
+        query: str, call: FunctionCall, reason: str | None) -> None:
+    assert check_parts(query, [call], [LIBRARY[call.name]]).reason == reason

@@ -21,6 +21,15 @@ number unused. Rules (reason code ``unused_query_value``):
 - Quoted text (``'...'``, ``"..."``, curly quotes) is a mention too: it is used when its
   normalised words occur in some string argument. So is a clock time (``2pm``, ``14:30``): it is
   used when a string argument holds it as ``HH:MM`` or as the query wrote it.
+- A list of strings is the whole enumeration the query writes around it: after the last of its
+  items the query states, "and X" or "or X" (X a few words: at most a word longer than the
+  list's items, with digits only if they have some) is an item the list leaves out ("Merge the
+  tags travel, Food and budget" for ``["travel", "Food"]``), and ", X" with X one of the list's
+  own items is an item stated twice that the list holds once ("Sort Amy, Bob, Amy" for
+  ``["Amy", "Bob"]``); ", X" with another X may be another argument (", descending"). Two lists
+  of one call are two enumerations: "and X" or ", X" with X an item of the other list runs them
+  together ("Merge the tags travel, Food and photos" for ``first=["travel", "Food"],
+  second=["photos"]``).
 """
 
 from __future__ import annotations
@@ -133,8 +142,64 @@ def _dates_checked(query: str, used: Sequence[float]) -> tuple[str, str | None]:
     return _blanked(query, dates), None
 
 
+#: what may follow the last stated item of a list: a joining word or a comma, then the next item
+_NEXT_ITEM_RE = re.compile(
+    r"(?P<joint>\s*,\s*(?:and|or)\s+|\s+(?:and|or)\s+|\s*,\s*)['\"\u2018\u201c]?"
+    r"(?P<item>[^,.;:?!()'\"\u2019\u201d]+?)['\"\u2019\u201d]?"
+    r"(?=\s*(?:[,.;:?!()]|$)|\s+(?:and|or|with|by|to|into|in|from|for|using|as|on|at|then|alphabetically|"
+    r"descending|ascending|but|so|that|which|please)\b)", re.IGNORECASE)
+#: the most words an enumerated item has
+_ITEM_WORDS = 4
+
+
+def _item_shaped(text: str, items: Sequence[str]) -> bool:
+    """Whether ``text`` could be one more of ``items``: at most one word longer than the longest
+    (and :data:`_ITEM_WORDS`), with digits only if some item has them ("and 6 nights somewhere
+    mild" after ``["hiking"]`` is another argument)."""
+    longest = max(len(item.split()) for item in items)
+    digits = any(char.isdigit() for item in items for char in item)
+    return len(text.split()) <= min(_ITEM_WORDS, longest + 1) and (digits or not any(c.isdigit() for c in text))
+
+
+def _stated_end(query: str, item: str) -> int | None:
+    """Where ``item`` ends in ``query``: its first occurrence as written, else ignoring case."""
+    found = query.find(item)
+    if found < 0:
+        found = query.casefold().find(item.casefold())
+    return None if found < 0 else found + len(item)
+
+
+def unstated_list_item(query: str, items: Sequence[str], others: Sequence[str] = ()) -> str | None:
+    """The item ``query`` enumerates after the list ``items`` but the list leaves out, or that
+    belongs to another list of the call (``others``), see the module; or ``None``. A list whose
+    items are not all stated is grounding's to judge."""
+    if not items or any(len(item.strip()) < 2 for item in items):
+        return None
+    ends = [_stated_end(query, item) for item in items]
+    if any(end is None for end in ends):
+        return None
+    following = _NEXT_ITEM_RE.match(query, max(ends))  # type: ignore[type-var]
+    if following is None or not _item_shaped(following["item"].strip(), items):
+        return None
+    item, folded = following["item"].strip(), [existing.casefold() for existing in items]
+    if following["joint"].strip() != "," or item.casefold() in {other.casefold() for other in others}:
+        return item
+    once = len(set(folded)) == len(folded)
+    return item if once and item.casefold() in folded else None
+
+
 def check_coverage(query: str, calls: Sequence[FunctionCall]) -> CheckResult:
-    """Fail on the first digit-written number or quoted text of ``query`` that no call uses."""
+    """Fail on the first digit-written number, quoted text or enumerated list item of ``query``
+    that no call uses."""
+    for call in calls:
+        lists = {name: value for name, value in call.arguments.items()
+                 if isinstance(value, list) and value and all(isinstance(item, str) for item in value)}
+        for name, value in lists.items():
+            others = [item for other, items in lists.items() if other != name for item in items]
+            left_out = unstated_list_item(query, value, others)
+            if left_out is not None:
+                return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query lists {left_out!r} with {name}, "
+                                        "but no call uses it.")
     strings = [leaf for call in calls for leaf in _leaves(call.arguments) if isinstance(leaf, str)]
     # every string argument in one text, each apart from the next (a separator no quoted span and
     # no clock time holds), so that each mention is one search, not one search per argument
