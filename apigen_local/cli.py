@@ -437,24 +437,27 @@ def _cmd_review(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .run.files import RunFiles, atomic_file, read_records, write_export
+    from .run.files import RunFiles, atomic_file, exporter, read_records, write_export
 
     files = RunFiles(args.dir)
     if not os.path.lexists(files.records):
         raise ConfigError(f"{args.dir} holds no records.jsonl to export")
-    records = read_records(files.records)
     if args.format == "bfcl":
-        return _export_bfcl(records, args.out)
+        if args.json_strings or args.results:
+            raise ConfigError("--json-strings and --results apply to --format messages only")
+        return _export_bfcl(read_records(files.records), args.out)
+    convert = exporter(args.format, json_strings=args.json_strings, results=args.results)
+    records = read_records(files.records)
     if args.out:
         if _written_as_it_goes(args.out):  # appended to: reopening /dev/stdout must not truncate a `>>` file
             with open(args.out, "a", encoding="utf-8") as handle:
-                count = write_export(records, args.format, handle)
+                count = write_export(records, convert, handle)
         else:  # a file is replaced whole at the end, so a failure leaves an earlier export as it was
             with atomic_file(Path(os.path.realpath(args.out))) as handle:
-                count = write_export(records, args.format, handle)
+                count = write_export(records, convert, handle)
         console.print(f"wrote {count} rows to {args.out}", highlight=False)
     else:
-        write_export(records, args.format, sys.stdout)
+        write_export(records, convert, sys.stdout)
     return 0
 
 
@@ -703,8 +706,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a run's accepted rows in another format")
     export.add_argument("dir", metavar="DIR")
-    export.add_argument("--format", choices=("xlam", "openai", "sharegpt", "bfcl"), default="xlam",
-                        help="bfcl: BFCL question and possible-answer files per category, each entry self-checked")
+    export.add_argument("--format", choices=("xlam", "openai", "sharegpt", "messages", "bfcl"), default="xlam",
+                        help="messages: chat messages and tools as transformers' chat templates and TRL take them "
+                             "(arguments as objects); bfcl: BFCL question and possible-answer files per category, "
+                             "each entry self-checked")
+    export.add_argument("--json-strings", action="store_true",
+                        help="messages: write tools and each call's arguments as JSON strings (for Arrow/datasets)")
+    export.add_argument("--results", action="store_true",
+                        help="messages: add each call's sandbox result as a tool message")
     export.add_argument("--out", help="output file (default: standard output); a folder for bfcl")
     export.set_defaults(handler=_cmd_export)
     _debug_everywhere(parser)

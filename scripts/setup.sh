@@ -4,7 +4,8 @@
 #   2. a virtualenv in .venv with the package and its test extra (pip's cache kept);
 #   3. a running Docker daemon (started here if none answers);
 #   4. the default model (fetched once into the user's cache, ~/.cache/apigen-local/models or
-#      $APIGEN_HOME/models, where every working folder finds it), the tiny test model and the sandbox image.
+#      $APIGEN_HOME/models, where every working folder finds it), the tiny test model, the sandbox
+#      image and two real chat templates for the export tests (.cache/chat-templates).
 # Each step is skipped when its result is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,6 +62,8 @@ step_artifacts() {
   "$VENV/bin/apigen-local" model build-tiny
   say "sandbox: image"
   as_root "$VENV/bin/apigen-local" sandbox build
+  say "chat templates for the messages export's tests (from llama-cpp-python's source, once)"
+  "$VENV/bin/python" scripts/fetch_chat_templates.py .cache/chat-templates
 }
 
 step_apt

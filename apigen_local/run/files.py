@@ -25,8 +25,9 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -36,8 +37,9 @@ from ..errors import ConfigError, os_error_line
 from ..jsonl import complete_part, split_lines
 from ..tool_specs import xlam_tools
 from ..types import CheckResult, Record
+from .messages import messages_row
 
-ExportFormat = Literal["xlam", "openai", "sharegpt"]
+ExportFormat = Literal["xlam", "openai", "sharegpt", "messages"]
 MAX_RECORD_DEPTH = 64  # nesting of lists and objects kept inside one field of a record
 UNWRITABLE = "unwritable"
 
@@ -85,7 +87,19 @@ def sharegpt_row(record: Record) -> dict[str, Any]:
     }
 
 
-EXPORTERS = {"xlam": xlam_row, "openai": openai_row, "sharegpt": sharegpt_row}
+EXPORTERS: dict[str, Callable[[Record], dict[str, Any]]] = {
+    "xlam": xlam_row, "openai": openai_row, "sharegpt": sharegpt_row, "messages": messages_row}
+
+
+def exporter(fmt: ExportFormat, *, json_strings: bool = False,
+             results: bool = False) -> Callable[[Record], dict[str, Any]]:
+    """The row converter of ``fmt``; ``json_strings`` and ``results`` are the messages export's
+    options (run/messages.py) and an error with any other format."""
+    if fmt == "messages":
+        return partial(messages_row, json_strings=json_strings, results=results)
+    if json_strings or results:
+        raise ConfigError("--json-strings and --results apply to --format messages only")
+    return EXPORTERS[fmt]
 
 
 def rejected_row(record: Record) -> dict[str, Any]:
@@ -379,9 +393,8 @@ def write_failure(path: Path, exc: OSError) -> str:
     return os_error_line(exc, "write")
 
 
-def write_export(records: Iterable[Record], fmt: ExportFormat, out: IO[str]) -> int:
-    """Write the accepted rows in ``fmt`` as JSONL to ``out``; return how many."""
-    convert = EXPORTERS[fmt]
+def write_export(records: Iterable[Record], convert: Callable[[Record], dict[str, Any]], out: IO[str]) -> int:
+    """Write the accepted rows, each through ``convert`` (:func:`exporter`), as JSONL to ``out``; return how many."""
     count = 0
     for record in records:
         if record.accepted:
