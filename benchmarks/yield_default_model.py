@@ -4,7 +4,9 @@ Usage: python benchmarks/yield_default_model.py [--rows 60] [--seeds 701] [--var
 [--labels-only]
 
 Variants: query-first; calls-first at temperature 0.7 (the default before the second round of
-issue 38) and at its default now (0.3); calls-first with ``--judge round-trip``. For each seed and
+issue 38) and at its default now (0.3, one request per drawn call); calls-first with up to three
+requests per drawn call (``--request-candidates 3``, issue 38's third round); calls-first with
+``--judge round-trip``. For each seed and
 each example library (with its seed file: ``examples/seed.jsonl``, ``examples/planner_seed.jsonl``)
 it runs a fresh ``generate`` of ``--rows`` rows per variant, the variants alternating, on the
 default model at default settings otherwise (one process, one run at a time, model load included
@@ -13,7 +15,7 @@ in the time). Per run it prints rows/min, accepted rows and the acceptance.
 Then, per variant, the labelled share of generated rows that are correct and accepted: the
 variant's labelled rows (query-first: ``real_holdout.jsonl``; calls-first at 0.7: the first
 ``yield_holdout.jsonl``, written before the closest seed row and the lower temperature; calls-first
-now: ``yield_holdout_2.jsonl``) are checked again now with the variant's semantic design, and the
+now: ``yield_holdout_5.jsonl``; with three tries: ``yield_holdout_4.jsonl``) are checked again now with the variant's semantic design, and the
 share is correct-and-accepted rows over labelled rows, times the share of the runs' rows that
 passed the format check (labelled files hold only those). **Correct rows/min** = the variant's
 measured rows/min x that share. Precision and recall come with their Wilson 95 % intervals. The
@@ -47,8 +49,8 @@ class Variant(NamedTuple):
 
 VARIANTS = (Variant("query-first", "query_first", "coverage", None, "real_holdout.jsonl"),
             Variant("calls-first at 0.7", "calls_first", "coverage", 0.7, "yield_holdout.jsonl"),
-            Variant("calls-first one try", "calls_first", "coverage", None, "yield_holdout_2.jsonl"),
-            Variant("calls-first", "calls_first", "coverage", None, "yield_holdout_3.jsonl", tries=3),
+            Variant("calls-first", "calls_first", "coverage", None, "yield_holdout_5.jsonl"),
+            Variant("calls-first 3 tries", "calls_first", "coverage", None, "yield_holdout_4.jsonl", tries=3),
             Variant("calls-first + round trip", "calls_first", "round_trip", None, "yield_holdout_2.jsonl"))
 SEED_FILES = {"library": "seed.jsonl", "planner_library": "planner_seed.jsonl"}
 

@@ -75,6 +75,11 @@ def test_mentions_read_percentages_fractions_and_scales() -> None:
         ("Merge the tags travel and Food with photos.", [call("merge", first=["travel", "Food"], second=["photos"])],
          True),
         ("Merge the tags travel, Food, photos.", [call("merge", first=["travel", "Food"], second=["photos"])], False),
+        ("Merge first budget, Food, and second food, photos.",
+         [call("merge", first=["budget", "Food"], second=["food", "photos"])], True),
+        # items found in different sentences are not one enumeration
+        ("Sort Amy Lee. Also, sort Bob Ray, Amy Lee.",
+         [call("sort", names=["Amy Lee"]), call("sort", names=["Bob Ray", "Amy Lee"])], True),
         ("Pack for 3 nights with hiking, and 6 nights somewhere mild.", [call("pack", nights=3, activities=["hiking"]),
                                                                         call("pack", nights=6)], True),
     ],

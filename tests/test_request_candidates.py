@@ -138,11 +138,11 @@ def test_request_candidates_is_a_setting_of_the_run() -> None:
     from apigen_local.cli import build_parser
     from apigen_local.run.config import build_config
 
-    args = build_parser().parse_args(["generate", "--library", "x.py", "--request-candidates", "1"])
-    assert args.request_candidates == 1
-    config = build_config({"library": "x.py", "request_candidates": 1})
-    assert config.mode == "calls_first" and config.identity()["request_candidates"] == 1
-    assert build_config({"library": "x.py"}).request_candidates == 3  # up to three requests per drawn call
+    args = build_parser().parse_args(["generate", "--library", "x.py", "--request-candidates", "3"])
+    assert args.request_candidates == 3
+    config = build_config({"library": "x.py", "request_candidates": 3})
+    assert config.mode == "calls_first" and config.identity()["request_candidates"] == 3
+    assert build_config({"library": "x.py"}).request_candidates == 1  # one request per drawn call
 
 
 def test_the_default_temperature_follows_the_mode_and_a_given_one_wins() -> None:

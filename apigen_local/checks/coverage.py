@@ -21,7 +21,8 @@ number unused. Rules (reason code ``unused_query_value``):
 - Quoted text (``'...'``, ``"..."``, curly quotes) is a mention too: it is used when its
   normalised words occur in some string argument. So is a clock time (``2pm``, ``14:30``): it is
   used when a string argument holds it as ``HH:MM`` or as the query wrote it.
-- A list of strings is the whole enumeration the query writes around it: after the last of its
+- A list of strings is the whole enumeration the query writes around it (when the query states
+  its items within one sentence): after the last of its
   items the query states, "and X" or "or X" (X a few words: at most a word longer than the
   list's items, with digits only if they have some) is an item the list leaves out ("Merge the
   tags travel, Food and budget" for ``["travel", "Food"]``), and ", X" with X one of the list's
@@ -29,7 +30,8 @@ number unused. Rules (reason code ``unused_query_value``):
   ``["Amy", "Bob"]``); ", X" with another X may be another argument (", descending"). Two lists
   of one call are two enumerations: "and X" or ", X" with X an item of the other list runs them
   together ("Merge the tags travel, Food and photos" for ``first=["travel", "Food"],
-  second=["photos"]``).
+  second=["photos"]``), unless X starts with the other list's name ("first budget, Food, and
+  second food, photos").
 """
 
 from __future__ import annotations
@@ -150,6 +152,7 @@ _NEXT_ITEM_RE = re.compile(
     r"descending|ascending|but|so|that|which|please)\b)", re.IGNORECASE)
 #: the most words an enumerated item has
 _ITEM_WORDS = 4
+_SENTENCE_END_RE = re.compile(r"[.?!]\s")
 
 
 def _item_shaped(text: str, items: Sequence[str]) -> bool:
@@ -169,19 +172,26 @@ def _stated_end(query: str, item: str) -> int | None:
     return None if found < 0 else found + len(item)
 
 
-def unstated_list_item(query: str, items: Sequence[str], others: Sequence[str] = ()) -> str | None:
+def unstated_list_item(query: str, items: Sequence[str], others: Sequence[str] = (),
+                       labels: Sequence[str] = ()) -> str | None:
     """The item ``query`` enumerates after the list ``items`` but the list leaves out, or that
-    belongs to another list of the call (``others``), see the module; or ``None``. A list whose
+    belongs to another list of the call (``others``), see the module; or ``None``. What follows
+    the name of another list (``labels``: "..., and second food") starts that list. A list whose
     items are not all stated is grounding's to judge."""
     if not items or any(len(item.strip()) < 2 for item in items):
         return None
     ends = [_stated_end(query, item) for item in items]
     if any(end is None for end in ends):
         return None
+    starts = [end - len(item) for end, item in zip(ends, items, strict=True)]  # type: ignore[operator]
+    if _SENTENCE_END_RE.search(query, min(starts), max(ends)):  # type: ignore[type-var]
+        return None  # the items are found in different sentences: not one enumeration
     following = _NEXT_ITEM_RE.match(query, max(ends))  # type: ignore[type-var]
     if following is None or not _item_shaped(following["item"].strip(), items):
         return None
     item, folded = following["item"].strip(), [existing.casefold() for existing in items]
+    if item.split()[0].casefold() in {label.casefold() for label in labels}:
+        return None
     if following["joint"].strip() != "," or item.casefold() in {other.casefold() for other in others}:
         return item
     once = len(set(folded)) == len(folded)
@@ -196,7 +206,7 @@ def check_coverage(query: str, calls: Sequence[FunctionCall]) -> CheckResult:
                  if isinstance(value, list) and value and all(isinstance(item, str) for item in value)}
         for name, value in lists.items():
             others = [item for other, items in lists.items() if other != name for item in items]
-            left_out = unstated_list_item(query, value, others)
+            left_out = unstated_list_item(query, value, others, [other for other in lists if other != name])
             if left_out is not None:
                 return CheckResult.fail(UNUSED_QUERY_VALUE, f"the query lists {left_out!r} with {name}, "
                                         "but no call uses it.")

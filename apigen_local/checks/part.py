@@ -8,7 +8,7 @@ the same: a value stated only in another call's request, or a call whose request
 is not hidden by the rest of the row ("The cat and the hat is the cat. Also, count the words in
 '...'").
 
-Two rules hold only here, for a drawn call, because its options were drawn, not asked for:
+Four rules hold only here, for a drawn call, whose options were drawn, not asked for:
 
 - ``flag``: an optional boolean the call sets away from its default is named by its request, by a
   word of its own (its name, or its description's words that the function's description does not
@@ -91,7 +91,7 @@ def counts_ways(query: str, tool: Tool) -> bool:
     return _WAYS_RE.search(query) is not None and _ARRANGING_RE.search(tool.description) is None
 
 
-def _check_choices(query: str, call: FunctionCall, tools: Sequence[Tool]) -> CheckResult:
+def _check_drawn(query: str, call: FunctionCall, tools: Sequence[Tool]) -> CheckResult:
     """The ``cut``, ``ways``, ``flag`` and ``choice`` rules of the module for ``call``."""
     if len(query) >= REQUEST_MAX_CHARS:
         return CheckResult.fail(NOT_A_REQUEST, f"the request runs to the {REQUEST_MAX_CHARS}-character bound: "
@@ -118,7 +118,7 @@ def _check_part(query: str, call: FunctionCall, tools: Sequence[Tool], string_bo
     ``query`` fails for ``call`` alone."""
     for check in (lambda: check_request(query, tools),
                   lambda: check_grounding(query, [call], tools, string_bound=string_bound),
-                  lambda: _check_choices(query, call, tools),
+                  lambda: _check_drawn(query, call, tools),
                   lambda: check_coverage(query, [call])):
         outcome = check()
         if not outcome.passed:
@@ -134,10 +134,10 @@ def states_call(query: str, call: FunctionCall, tools: Sequence[Tool]) -> bool:
 def check_parts(query: str, calls: Sequence[FunctionCall], tools: Sequence[Tool], *,
                 string_bound: int = STRING_MAX_CHARS) -> CheckResult:
     """A calls-first row of several calls: each call's own request states it (:func:`states_call`);
-    a row of one call: the ``flag`` and ``choice`` rules (the rest ran on the whole row). A row whose
+    a row of one call: the four rules of the module (the rest ran on the whole row). A row whose
     query does not split into one request per call passes here."""
     if len(calls) == 1:
-        return _check_choices(query, calls[0], tools)
+        return _check_drawn(query, calls[0], tools)
     parts = split_requests(query, len(calls))
     if parts is None:
         return CheckResult.ok()
