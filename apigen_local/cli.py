@@ -437,14 +437,13 @@ def _cmd_review(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .run.files import RunFiles, atomic_file, exporter, read_records, write_export
+    from .run.files import RunFiles, atomic_file, check_export_options, exporter, read_records, write_export
 
     files = RunFiles(args.dir)
     if not os.path.lexists(files.records):
         raise ConfigError(f"{args.dir} holds no records.jsonl to export")
+    check_export_options(args.format, json_strings=args.json_strings, results=args.results)
     if args.format == "bfcl":
-        if args.json_strings or args.results:
-            raise ConfigError("--json-strings and --results apply to --format messages only")
         return _export_bfcl(read_records(files.records), args.out)
     convert = exporter(args.format, json_strings=args.json_strings, results=args.results)
     records = read_records(files.records)

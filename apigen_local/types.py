@@ -137,6 +137,11 @@ class Record(BaseModel):
         return all(check.passed for stage, check in self.checks() if stage in ("format", "dedup", "grounding"))
 
     @property
+    def written_id(self) -> Any:
+        """The id a written row carries: the input row's own id (verify), else the record's."""
+        return self.source_id if self.source_id is not None else self.id
+
+    @property
     def accepted(self) -> bool:
         """True when the row passed every stage that ran."""
         return self.rejection is None

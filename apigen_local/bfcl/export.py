@@ -37,7 +37,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
-from ..run.files import row_id, write_atomic
+from ..run.files import write_atomic
 from ..types import Record, Tool, query_style
 from .checker import check
 
@@ -171,7 +171,7 @@ def export_bfcl(records: Iterable[Record], out_dir: str | Path) -> BfclExport:
         if not record.accepted or record.query is None:
             continue
         kind = category(record)
-        entry_id = f"apigen_{kind}_{row_id(record)}"
+        entry_id = f"apigen_{kind}_{record.written_id}"
         functions = [bfcl_function(tool) for tool in record.tools]
         truth = ground_truth(record)
         calls = [{call.name: dict(call.arguments)} for call in record.answers]

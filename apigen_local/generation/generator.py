@@ -181,24 +181,25 @@ class Generator:
         every call whose requests so far ``choose`` accepted none of. ``on_done(i)`` is called as
         request ``i`` is settled."""
         drafts = [_Draft(request, self.candidates, self.choose) for request in requests]
-        waiting = [(draft, part) for draft in drafts for part in range(draft.parts)]
+        waiting = [(row, part) for row, draft in enumerate(drafts) for part in range(draft.parts)]
         while waiting:
-            items = [(draft, part, draft.start(part)) for draft, part in waiting]
+            items = [(row, part, drafts[row].start(part)) for row, part in waiting]
 
-            def item_done(item: int, text: str, items: list[tuple[_Draft, int, int]] = items) -> None:
-                draft, part, candidate = items[item]
-                draft.judge(part, candidate, text)
-                if on_done is not None and draft.settled:
-                    on_done(drafts.index(draft))
+            def item_done(item: int, text: str, items: list[tuple[int, int, int]] = items) -> None:
+                row, part, candidate = items[item]
+                drafts[row].judge(part, candidate, text)
+                if on_done is not None and drafts[row].settled:
+                    on_done(row)
 
+            asked = [drafts[row].item(part) for row, part, _ in items]
             completions = self.model.complete_json_many(
-                [(self.messages(draft.item(part)), self.schema(draft.item(part))) for draft, part, _ in items],
+                [(self.messages(item), self.schema(item)) for item in asked],
                 max_tokens=self.max_tokens, temperature=self.temperature,
-                seeds=[draft.seed(part, candidate) for draft, part, candidate in items], batch=batch,
+                seeds=[drafts[row].seed(part, candidate) for row, part, candidate in items], batch=batch,
                 on_done=item_done)
-            for (draft, part, _), completion in zip(items, completions, strict=True):
-                draft.written[part].append(completion)
-            waiting = [(draft, part) for draft in drafts for part in draft.open_parts()]
+            for (row, part, _), completion in zip(items, completions, strict=True):
+                drafts[row].written[part].append(completion)
+            waiting = [(row, part) for row, draft in enumerate(drafts) for part in draft.open_parts()]
         return [draft.finish() for draft in drafts]
 
     def generate(self, request: GenerationRequest) -> Completion:

@@ -44,15 +44,10 @@ MAX_RECORD_DEPTH = 64  # nesting of lists and objects kept inside one field of a
 UNWRITABLE = "unwritable"
 
 
-def row_id(record: Record) -> Any:
-    """The id a written row carries: the input row's own id (verify), else the record's."""
-    return record.source_id if record.source_id is not None else record.id
-
-
 def xlam_row(record: Record) -> dict[str, Any]:
     """The xlam-function-calling-60k form: ``answers`` and ``tools`` as JSON strings."""
     return {
-        "id": row_id(record),
+        "id": record.written_id,
         "query": record.query,
         "answers": json.dumps([call.model_dump() for call in record.answers], ensure_ascii=False),
         "tools": json.dumps(xlam_tools(record.tools), ensure_ascii=False),
@@ -67,7 +62,7 @@ def openai_row(record: Record) -> dict[str, Any]:
         for i, c in enumerate(record.answers)
     ]
     return {
-        "id": row_id(record),
+        "id": record.written_id,
         "messages": [{"role": "user", "content": record.query},
                      {"role": "assistant", "content": None, "tool_calls": calls}],
         "tools": [tool.openai() for tool in record.tools],
@@ -77,7 +72,7 @@ def openai_row(record: Record) -> dict[str, Any]:
 def sharegpt_row(record: Record) -> dict[str, Any]:
     """ShareGPT form: ``conversations`` with a human turn and a ``function_call`` turn."""
     return {
-        "id": row_id(record),
+        "id": record.written_id,
         "conversations": [
             {"from": "human", "value": record.query},
             {"from": "function_call",
@@ -91,14 +86,19 @@ EXPORTERS: dict[str, Callable[[Record], dict[str, Any]]] = {
     "xlam": xlam_row, "openai": openai_row, "sharegpt": sharegpt_row, "messages": messages_row}
 
 
+def check_export_options(fmt: str, *, json_strings: bool, results: bool) -> None:
+    """:class:`ConfigError` when the messages export's options come with another format."""
+    if fmt != "messages" and (json_strings or results):
+        raise ConfigError("--json-strings and --results apply to --format messages only")
+
+
 def exporter(fmt: ExportFormat, *, json_strings: bool = False,
              results: bool = False) -> Callable[[Record], dict[str, Any]]:
     """The row converter of ``fmt``; ``json_strings`` and ``results`` are the messages export's
     options (run/messages.py) and an error with any other format."""
+    check_export_options(fmt, json_strings=json_strings, results=results)
     if fmt == "messages":
         return partial(messages_row, json_strings=json_strings, results=results)
-    if json_strings or results:
-        raise ConfigError("--json-strings and --results apply to --format messages only")
     return EXPORTERS[fmt]
 
 
@@ -107,7 +107,7 @@ def rejected_row(record: Record) -> dict[str, Any]:
     stage, reason = record.rejection or ("", "")
     check = dict(record.checks()).get(stage)  # type: ignore[arg-type]
     return {
-        "id": row_id(record),
+        "id": record.written_id,
         "stage": stage,
         "reason": reason,
         "detail": check.detail if check is not None else "",

@@ -45,7 +45,7 @@ def _tool_call(call: FunctionCall, identifier: str, json_strings: bool) -> dict[
 
 def messages_row(record: Record, *, json_strings: bool = False, results: bool = False) -> dict[str, Any]:
     """``{"id", "messages", "tools"}`` for one accepted row (see the module)."""
-    row_id = record.source_id if record.source_id is not None else record.id
+    row_id = record.written_id
     ids = [call_id(row_id, position) for position in range(len(record.answers))]
     messages: list[dict[str, Any]] = [{"role": "user", "content": record.query}]
     if record.answers:

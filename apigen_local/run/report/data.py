@@ -296,7 +296,7 @@ def sample_row(record: Record) -> SampleRow:
     stage, reason = record.rejection or ("", "")
     check = getattr(record, f"{stage}_check", None) if stage else None
     return SampleRow(
-        id=record.source_id if record.source_id is not None else record.id,
+        id=record.written_id,
         style=record.style, accepted=not stage, query=cut_text(record.query) if record.query is not None else None,
         calls=calls, stage=stage, reason=reason, detail=cut_text(check.detail if check is not None else ""),
         thought=cut_text(record.thought),
